@@ -1,0 +1,13 @@
+"""Repository-wide pytest setup: shared fixtures and an offline environment."""
+
+import os
+
+# Nothing in a test may reach the internet: model hubs and telemetry stay off.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+pytest_plugins = ["myretail_common.testing.fixtures"]

@@ -1,0 +1,49 @@
+"""Liveness and readiness for FastAPI services.
+
+``/healthz`` answers 200 while the process serves HTTP. ``/readyz`` runs the named
+readiness checks a service registers (model loaded and warm, vector store reachable,
+...) and answers 503 naming every check that fails, so a probe, a person and
+``helm test`` all see *which* dependency is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+# A check returns None (ready) or raises; an optional string return is a detail.
+Check = Callable[[], "Awaitable[object] | object"]
+
+
+@dataclass
+class Readiness:
+    """Named readiness checks, each with a timeout."""
+
+    timeout_seconds: float = 3.0
+    checks: dict[str, Check] = field(default_factory=dict)
+
+    def add(self, name: str, check: Check) -> None:
+        self.checks[name] = check
+
+    async def evaluate(self) -> tuple[bool, dict[str, str]]:
+        """Run every check; returns (all ready, {name: "ok" or the reason})."""
+        results: dict[str, str] = {}
+        for name, check in self.checks.items():
+            try:
+                outcome = check()
+                if inspect.isawaitable(outcome):
+                    await asyncio.wait_for(outcome, self.timeout_seconds)
+                results[name] = "ok"
+            except TimeoutError:
+                results[name] = f"timed out after {self.timeout_seconds:g}s"
+            except Exception as exc:  # a failing check is an answer, not a crash
+                results[name] = str(exc) or type(exc).__name__
+        ready = all(value == "ok" for value in results.values())
+        if not ready:
+            logger.info("not ready", extra={"checks": results})
+        return ready, results

@@ -1,0 +1,195 @@
+"""The model store: published model tags under one storage root.
+
+Layout (see DESIGN.md): ``<root>/<model-name>/<tag>/`` holds adapter (or full model)
+files, tokenizer files and ``manifest.json``. The manifest is written last and lists
+every file with its size and sha256, so a tag is visible only once complete and a
+download can be verified. Tags are immutable unless a publish is explicitly forced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from myretail_common.settings import CommonSettings
+from myretail_common.storage import (
+    AlreadyPublishedError,
+    ObjectNotFoundError,
+    Storage,
+)
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_NAME = "manifest.json"
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class TagNotFoundError(ObjectNotFoundError):
+    """The requested model tag is not published."""
+
+
+class TagExistsError(AlreadyPublishedError):
+    """The tag is already published; tags are immutable unless forced."""
+
+
+def validate_name(kind: str, value: str) -> str:
+    """Model names and tags: letters, digits, '.', '_' and '-', at most 128 characters."""
+    if not _NAME_PATTERN.match(value or ""):
+        raise ValueError(
+            f"invalid {kind} {value!r}: use letters, digits, '.', '_' or '-' "
+            "(at most 128 characters, starting with a letter or digit)"
+        )
+    return value
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_files(folder: Path) -> dict[str, dict[str, Any]]:
+    """Size and sha256 of every file in ``folder`` except the manifest."""
+    files: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != MANIFEST_NAME:
+            relative = path.relative_to(folder).as_posix()
+            files[relative] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    return files
+
+
+class ModelStore:
+    """Publish, list and fetch model tags."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> ModelStore:
+        return cls(Storage(settings.store_uri(), **settings.storage_options()))
+
+    @staticmethod
+    def tag_path(model: str, tag: str) -> str:
+        return f"{validate_name('model name', model)}/{validate_name('tag', tag)}"
+
+    def tag_uri(self, model: str, tag: str) -> str:
+        return self.storage.uri(self.tag_path(model, tag))
+
+    def list_models(self) -> list[str]:
+        return self.storage.list_dir("")
+
+    def list_tags(self, model: str) -> list[str]:
+        """Published (complete) tags of ``model``."""
+        validate_name("model name", model)
+        return [
+            tag
+            for tag in self.storage.list_dir(model)
+            if self.storage.is_published(f"{model}/{tag}", MANIFEST_NAME)
+        ]
+
+    def has_tag(self, model: str, tag: str) -> bool:
+        return self.storage.is_published(self.tag_path(model, tag), MANIFEST_NAME)
+
+    def read_manifest(self, model: str, tag: str) -> dict[str, Any]:
+        path = f"{self.tag_path(model, tag)}/{MANIFEST_NAME}"
+        try:
+            manifest: dict[str, Any] = json.loads(self.storage.read_text(path))
+        except ObjectNotFoundError as exc:
+            raise TagNotFoundError(self._missing_message(model, tag)) from exc
+        return manifest
+
+    def _missing_message(self, model: str, tag: str) -> str:
+        try:
+            known = self.list_tags(model)
+        except Exception:  # listing is only a hint for the message
+            known = []
+        hint = f"; published tags: {', '.join(known)}" if known else "; no tags are published"
+        return f"model tag {model}:{tag} not found at {self.tag_uri(model, tag)}{hint}"
+
+    def publish(
+        self,
+        local_dir: Path,
+        model: str,
+        tag: str,
+        manifest: dict[str, Any],
+        force: bool = False,
+    ) -> dict[str, Any]:
+        """Publish ``local_dir`` as ``model:tag`` with ``manifest`` (files are added).
+
+        Returns the manifest as published. Raises :class:`TagExistsError` when the tag
+        exists and ``force`` is false.
+        """
+        local_dir = Path(local_dir)
+        path = self.tag_path(model, tag)
+        if not force and self.has_tag(model, tag):
+            raise TagExistsError(
+                f"model tag {model}:{tag} already exists at {self.tag_uri(model, tag)}; "
+                "tags are immutable: choose a new tag (or force an overwrite)"
+            )
+        complete = {
+            **manifest,
+            "model_name": model,
+            "tag": tag,
+            "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "files": describe_files(local_dir),
+        }
+        (local_dir / MANIFEST_NAME).write_text(json.dumps(complete, indent=2, sort_keys=True))
+        try:
+            self.storage.publish_dir(local_dir, path, MANIFEST_NAME, overwrite=force)
+        except AlreadyPublishedError as exc:  # lost a race with another publisher
+            raise TagExistsError(str(exc)) from exc
+        return complete
+
+    def fetch(self, model: str, tag: str, cache_dir: Path) -> Path:
+        """Return a local folder holding ``model:tag``, downloading it into ``cache_dir``.
+
+        A cached copy is reused when it matches the published manifest; downloads land
+        in a staging folder and are verified before they are renamed into place.
+        """
+        manifest = self.read_manifest(model, tag)
+        target = Path(cache_dir) / model / tag
+        if target.is_dir() and _matches(target, manifest):
+            logger.info("model tag found in cache", extra={"path": str(target)})
+            return target
+        staging = target.parent / f".download-{tag}-{uuid.uuid4().hex}"
+        try:
+            self.storage.download_dir(self.tag_path(model, tag), staging)
+            if not _matches(staging, manifest, check_hashes=True):
+                raise ObjectNotFoundError(
+                    f"{self.tag_uri(model, tag)} does not match its manifest (incomplete copy?)"
+                )
+            if target.exists():
+                shutil.rmtree(target)
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        logger.info("model tag downloaded", extra={"source": self.tag_uri(model, tag)})
+        return target
+
+
+def _matches(folder: Path, manifest: dict[str, Any], check_hashes: bool = False) -> bool:
+    """True when ``folder`` holds every file of ``manifest`` with the right size (and hash)."""
+    if not (folder / MANIFEST_NAME).is_file():
+        return False
+    try:
+        local = json.loads((folder / MANIFEST_NAME).read_text())
+    except ValueError:
+        return False
+    if local.get("files") != manifest.get("files"):
+        return False
+    for name, meta in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.is_file() or path.stat().st_size != meta["size"]:
+            return False
+        if check_hashes and sha256_file(path) != meta["sha256"]:
+            return False
+    return True

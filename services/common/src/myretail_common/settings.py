@@ -1,0 +1,61 @@
+"""Typed settings shared by every service (pydantic-settings, read from the environment).
+
+Each service subclasses :class:`ServiceSettings` (HTTP services) or
+:class:`CommonSettings` (jobs and CLIs) and adds its own fields. Variable names are the
+ones listed in docs/contracts.md; the seed's names keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_STORE_URI = "file://./var/model-store"
+
+
+class CommonSettings(BaseSettings):
+    """Logging and model-store settings every process needs."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    model_store_uri: str | None = Field(
+        default=None, description="Root of the model store: file:///… or s3://bucket/prefix"
+    )
+    model_assets_bucket: str | None = Field(
+        default=None, description="Seed name: when MODEL_STORE_URI is unset, s3://<bucket>/models"
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Custom S3 endpoint for S3-compatible stores"
+    )
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+
+    def store_uri(self) -> str:
+        """The model-store root this process uses."""
+        if self.model_store_uri:
+            return self.model_store_uri
+        if self.model_assets_bucket:
+            return f"s3://{self.model_assets_bucket}/models"
+        return DEFAULT_STORE_URI
+
+    def storage_options(self) -> dict[str, object]:
+        """fsspec options for the store (only what is set; the AWS chain does the rest)."""
+        options: dict[str, object] = {}
+        if self.s3_endpoint_url:
+            options["endpoint_url"] = self.s3_endpoint_url
+        if self.aws_access_key_id and self.aws_secret_access_key:
+            options["key"] = self.aws_access_key_id.get_secret_value()
+            options["secret"] = self.aws_secret_access_key.get_secret_value()
+        return options
+
+
+class ServiceSettings(CommonSettings):
+    """Settings of an HTTP service: adds the listen address."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - services listen on the pod's interfaces
+    port: int = Field(default=8000, ge=1, le=65535)
