@@ -1,0 +1,252 @@
+#--------------------------------------------------------------------------------------------
+# JupyterHub for the data scientists: its own namespace, CPU and GPU notebook profiles, a
+# gp3 home volume per user, read-only S3 access through IRSA, a login method chosen by
+# variable. Installed by module.eks_data_addons (addons.tf) with the values built here.
+#--------------------------------------------------------------------------------------------
+resource "kubernetes_namespace_v1" "jupyterhub" {
+  count = var.enable_jupyterhub ? 1 : 0
+
+  metadata {
+    name = var.jupyterhub_namespace
+    labels = {
+      "app.kubernetes.io/part-of" = "myretail"
+    }
+  }
+
+  depends_on = [module.eks]
+}
+
+data "aws_iam_policy_document" "notebooks" {
+  source_policy_documents = [data.aws_iam_policy_document.kms_via_s3_read.json]
+
+  statement {
+    sid       = "ListModelAssets"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [local.bucket_arn]
+  }
+
+  statement {
+    sid       = "ReadModelAssets"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${local.bucket_arn}/*"]
+  }
+}
+
+resource "aws_iam_policy" "notebooks" {
+  name        = "${local.name}-notebooks-model-assets"
+  description = "JupyterHub notebooks: read-only access to the model-assets bucket"
+  policy      = data.aws_iam_policy_document.notebooks.json
+
+  tags = local.tags
+}
+
+locals {
+  notebook_service_account = "jupyterhub-single-user"
+}
+
+module "notebooks_irsa" {
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "~> 5.55"
+
+  role_name        = "${local.name}-notebooks"
+  role_policy_arns = { model_assets = aws_iam_policy.notebooks.arn }
+
+  oidc_providers = {
+    main = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["${var.jupyterhub_namespace}:${local.notebook_service_account}"]
+    }
+  }
+
+  tags = local.tags
+}
+
+resource "kubernetes_service_account_v1" "notebooks" {
+  count = var.enable_jupyterhub ? 1 : 0
+
+  metadata {
+    name      = local.notebook_service_account
+    namespace = kubernetes_namespace_v1.jupyterhub[0].metadata[0].name
+    annotations = {
+      "eks.amazonaws.com/role-arn" = module.notebooks_irsa.iam_role_arn
+    }
+  }
+}
+
+# The shared password exists only when the sandbox login is chosen explicitly.
+resource "random_password" "jupyterhub" {
+  count = var.jupyterhub_authenticator == "shared-password" ? 1 : 0
+
+  length  = 24
+  special = false
+}
+
+locals {
+  jupyterhub_tls = var.jupyterhub_acm_certificate_arn != ""
+  jupyterhub_base_url = (
+    !var.jupyterhub_public_access ? "http://localhost:8080" :
+    var.jupyterhub_hostname != "" ? "${local.jupyterhub_tls ? "https" : "http"}://${var.jupyterhub_hostname}" :
+    null
+  )
+  jupyterhub_callback_url = "${coalesce(local.jupyterhub_base_url, "http://localhost:8080")}/hub/oauth_callback"
+
+  jupyterhub_auth_config = {
+    github = {
+      JupyterHub    = { authenticator_class = "github" }
+      Authenticator = { admin_users = var.jupyterhub_admin_users }
+      GitHubOAuthenticator = {
+        client_id             = var.jupyterhub_oauth_client_id
+        oauth_callback_url    = local.jupyterhub_callback_url
+        allowed_organizations = var.jupyterhub_github_organizations
+        scope                 = ["read:org"]
+      }
+    }
+    generic-oauth = {
+      JupyterHub    = { authenticator_class = "generic-oauth" }
+      Authenticator = { admin_users = var.jupyterhub_admin_users }
+      GenericOAuthenticator = {
+        client_id          = var.jupyterhub_oauth_client_id
+        oauth_callback_url = local.jupyterhub_callback_url
+        authorize_url      = var.jupyterhub_oidc.authorize_url
+        token_url          = var.jupyterhub_oidc.token_url
+        userdata_url       = var.jupyterhub_oidc.userdata_url
+        username_claim     = var.jupyterhub_oidc.username_claim
+        scope              = ["openid", "email", "profile"]
+        claim_groups_key   = "groups"
+        allowed_groups     = var.jupyterhub_oidc.allowed_groups
+        # Without groups, whoever the identity provider lets through this client may log in.
+        allow_all = length(var.jupyterhub_oidc.allowed_groups) == 0
+      }
+    }
+    # JupyterHub's SharedPasswordAuthenticator: any user name, one password, no admins
+    # (admins would need a second, 32+ character password). Sandboxes only.
+    shared-password = {
+      JupyterHub = { authenticator_class = "shared-password" }
+      SharedPasswordAuthenticator = {
+        allow_all   = true
+        admin_users = []
+      }
+    }
+  }
+
+  # The proxy Service: an NLB (AWS Load Balancer Controller) restricted to the allowed source
+  # ranges, TLS offloaded there when a certificate is given; else ClusterIP + port-forward.
+  jupyterhub_proxy_load_balancer = {
+    service = {
+      type                     = "LoadBalancer"
+      loadBalancerSourceRanges = var.jupyterhub_allowed_cidrs
+      annotations = merge(
+        {
+          "service.beta.kubernetes.io/aws-load-balancer-type"            = "external"
+          "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type" = "ip"
+          "service.beta.kubernetes.io/aws-load-balancer-scheme"          = "internet-facing"
+        },
+        local.jupyterhub_tls ? {
+          "service.beta.kubernetes.io/aws-load-balancer-ssl-cert"  = var.jupyterhub_acm_certificate_arn
+          "service.beta.kubernetes.io/aws-load-balancer-ssl-ports" = "https"
+        } : {},
+      )
+    }
+    https = { enabled = local.jupyterhub_tls, type = "offload" }
+  }
+  jupyterhub_proxy_cluster_ip = {
+    service = { type = "ClusterIP" }
+    https   = { enabled = false }
+  }
+  jupyterhub_proxy_values = (
+    var.jupyterhub_public_access
+    ? yamlencode({ proxy = local.jupyterhub_proxy_load_balancer })
+    : yamlencode({ proxy = local.jupyterhub_proxy_cluster_ip })
+  )
+
+  jupyterhub_helm_config = {
+    version          = var.jupyterhub_chart_version
+    namespace        = var.jupyterhub_namespace
+    create_namespace = false
+    timeout          = 900
+    values = [
+      templatefile("${path.module}/helm-values/jupyterhub-values.yaml", {
+        storage_class   = kubernetes_storage_class_v1.gp3.metadata[0].name
+        service_account = try(kubernetes_service_account_v1.notebooks[0].metadata[0].name, local.notebook_service_account)
+        user_storage    = var.jupyterhub_user_storage
+        cpu_image       = var.jupyterhub_cpu_image
+        gpu_image       = var.jupyterhub_gpu_image
+        region          = var.region
+        bucket          = aws_s3_bucket.model_assets.id
+        models_prefix   = var.bucket_prefixes.models
+      }),
+      yamlencode({ hub = { config = local.jupyterhub_auth_config[var.jupyterhub_authenticator] } }),
+      local.jupyterhub_proxy_values,
+    ]
+    set_sensitive = concat(
+      var.jupyterhub_authenticator == "shared-password" ? [{
+        name  = "hub.config.SharedPasswordAuthenticator.user_password"
+        value = random_password.jupyterhub[0].result
+      }] : [],
+      var.jupyterhub_authenticator == "github" ? [{
+        name  = "hub.config.GitHubOAuthenticator.client_secret"
+        value = var.jupyterhub_oauth_client_secret
+      }] : [],
+      var.jupyterhub_authenticator == "generic-oauth" ? [{
+        name  = "hub.config.GenericOAuthenticator.client_secret"
+        value = var.jupyterhub_oauth_client_secret
+      }] : [],
+    )
+  }
+}
+
+# Misconfigurations fail the plan with a clear message instead of a broken login page.
+resource "terraform_data" "jupyterhub_config_check" {
+  count = var.enable_jupyterhub ? 1 : 0
+
+  input = var.jupyterhub_authenticator
+
+  lifecycle {
+    precondition {
+      condition = var.jupyterhub_authenticator == "shared-password" || (
+        var.jupyterhub_oauth_client_id != "" && var.jupyterhub_oauth_client_secret != ""
+      )
+      error_message = "The ${var.jupyterhub_authenticator} authenticator needs jupyterhub_oauth_client_id and jupyterhub_oauth_client_secret (or set jupyterhub_authenticator = \"shared-password\" for a sandbox)."
+    }
+    precondition {
+      condition     = var.jupyterhub_authenticator != "github" || length(var.jupyterhub_github_organizations) > 0
+      error_message = "The github authenticator needs jupyterhub_github_organizations: without it nobody may log in."
+    }
+    precondition {
+      condition = var.jupyterhub_authenticator != "generic-oauth" || alltrue([
+        var.jupyterhub_oidc.authorize_url != "",
+        var.jupyterhub_oidc.token_url != "",
+        var.jupyterhub_oidc.userdata_url != "",
+      ])
+      error_message = "The generic-oauth authenticator needs jupyterhub_oidc.authorize_url, token_url and userdata_url."
+    }
+    precondition {
+      condition     = !var.jupyterhub_public_access || length(var.jupyterhub_allowed_cidrs) > 0
+      error_message = "jupyterhub_public_access needs jupyterhub_allowed_cidrs (the source ranges allowed through the load balancer)."
+    }
+    precondition {
+      condition     = !(var.jupyterhub_public_access && var.jupyterhub_authenticator != "shared-password") || var.jupyterhub_hostname != ""
+      error_message = "OAuth login behind the load balancer needs jupyterhub_hostname (the OAuth callback URL)."
+    }
+  }
+}
+
+# The load balancer's DNS name, once the proxy Service has one.
+data "kubernetes_service_v1" "jupyterhub_proxy" {
+  count = var.enable_jupyterhub && var.jupyterhub_public_access ? 1 : 0
+
+  metadata {
+    name      = "proxy-public"
+    namespace = var.jupyterhub_namespace
+  }
+
+  depends_on = [module.eks_data_addons]
+}
+
+locals {
+  jupyterhub_lb_hostname = try(data.kubernetes_service_v1.jupyterhub_proxy[0].status[0].load_balancer[0].ingress[0].hostname, "")
+  jupyterhub_url = !var.enable_jupyterhub ? null : coalesce(
+    local.jupyterhub_base_url,
+    "http://${local.jupyterhub_lb_hostname}",
+  )
+}

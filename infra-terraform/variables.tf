@@ -1,0 +1,330 @@
+#--------------------------------------------------------------------------------------------
+# General
+#--------------------------------------------------------------------------------------------
+variable "name" {
+  description = "Name of the deployment: the EKS cluster, the VPC and the prefix of every resource."
+  type        = string
+  default     = "myretail"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.name))
+    error_message = "name must be 2-16 lowercase letters, digits or dashes, starting with a letter (it prefixes IAM role names, which are length-limited)."
+  }
+}
+
+variable "region" {
+  description = "AWS region. Pick one that offers g6 (NVIDIA L4) instances, e.g. us-east-1, us-west-2, eu-west-2."
+  type        = string
+  default     = "us-west-2"
+}
+
+variable "tags" {
+  description = "Extra tags for every AWS resource."
+  type        = map(string)
+  default     = {}
+}
+
+#--------------------------------------------------------------------------------------------
+# Network and cluster
+#--------------------------------------------------------------------------------------------
+variable "vpc_cidr" {
+  description = "CIDR block of the VPC; three private and three public subnets are carved out of it."
+  type        = string
+  default     = "10.0.0.0/16"
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway for the whole VPC (cheaper) instead of one per availability zone (resilient)."
+  type        = bool
+  default     = true
+}
+
+variable "cluster_version" {
+  description = "Kubernetes version of the EKS control plane and of the managed node groups."
+  type        = string
+  default     = "1.33"
+}
+
+variable "cluster_endpoint_public_access" {
+  description = "Expose the Kubernetes API endpoint publicly (authenticated by IAM). Turn off when Terraform runs inside the VPC."
+  type        = bool
+  default     = true
+}
+
+variable "cluster_endpoint_public_access_cidrs" {
+  description = "CIDR blocks allowed to reach the public Kubernetes API endpoint. Narrow this to your office/VPN ranges."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "cpu_instance_types" {
+  description = "Instance types of the CPU node group (RAG API, Qdrant, UI, JupyterHub hub and CPU notebooks)."
+  type        = list(string)
+  default     = ["m6i.2xlarge", "m7i.2xlarge"]
+}
+
+variable "cpu_node_count" {
+  description = "Minimum, desired and maximum size of the CPU node group."
+  type = object({
+    min     = number
+    desired = number
+    max     = number
+  })
+  default = { min = 2, desired = 3, max = 6 }
+}
+
+variable "gpu_instance_types" {
+  description = "g6 (NVIDIA L4, 24 GB) instance types of the GPU spot node group; several sizes give spot more pools to choose from."
+  type        = list(string)
+  default     = ["g6.2xlarge", "g6.4xlarge", "g6.8xlarge"]
+
+  validation {
+    condition     = length(var.gpu_instance_types) > 0 && alltrue([for t in var.gpu_instance_types : startswith(t, "g6.")])
+    error_message = "The GPU node group runs the AL2023 NVIDIA AMI on g6 instances: every type must be g6.<size>."
+  }
+}
+
+variable "gpu_node_count" {
+  description = "Minimum, desired and maximum size of the GPU node group (one GPU per inference replica, one per fine-tune Job)."
+  type = object({
+    min     = number
+    desired = number
+    max     = number
+  })
+  default = { min = 1, desired = 1, max = 3 }
+}
+
+variable "gpu_root_volume_size" {
+  description = "Size in GiB of the encrypted gp3 root volume of GPU nodes (CUDA images and the model cache live there)."
+  type        = number
+  default     = 200
+}
+
+variable "ebs_kms_key_arn" {
+  description = "KMS key for node root volumes and gp3 PersistentVolumes; null uses the AWS-managed aws/ebs key. A customer key must allow the EC2 Auto Scaling service-linked role."
+  type        = string
+  default     = null
+}
+
+#--------------------------------------------------------------------------------------------
+# Model assets bucket and image registry
+#--------------------------------------------------------------------------------------------
+variable "model_assets_bucket_name" {
+  description = "Name of the S3 model-assets bucket; null derives \"<name>-model-assets-<account>-<region>\"."
+  type        = string
+  default     = null
+}
+
+variable "bucket_prefixes" {
+  description = "Top-level prefixes of the model-assets bucket: training data, published models, catalog snapshots."
+  type = object({
+    datasets = string
+    models   = string
+    catalog  = string
+  })
+  default = {
+    datasets = "datasets"
+    models   = "models"
+    catalog  = "catalog"
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.bucket_prefixes) : can(regex("^[a-z0-9][a-z0-9._-]*$", p))])
+    error_message = "Bucket prefixes are single path segments without slashes."
+  }
+}
+
+variable "noncurrent_version_retention_days" {
+  description = "Days to keep overwritten or deleted object versions in the model-assets bucket."
+  type        = number
+  default     = 90
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete a non-empty model-assets bucket and ECR repositories that still hold images. Sandboxes only."
+  type        = bool
+  default     = false
+}
+
+#--------------------------------------------------------------------------------------------
+# The MyRetail release (charts/myretail)
+#--------------------------------------------------------------------------------------------
+variable "deploy_myretail" {
+  description = "Install charts/myretail with values/prod.yaml. Leave false for the first apply, push the images, then set true."
+  type        = bool
+  default     = false
+}
+
+variable "image_tag" {
+  description = "Tag of the four service images in ECR to deploy (tags are immutable, e.g. the release tag v1.2.0)."
+  type        = string
+  default     = ""
+}
+
+variable "myretail_namespace" {
+  description = "Namespace of the MyRetail release."
+  type        = string
+  default     = "myretail"
+}
+
+variable "myretail_release_name" {
+  description = "Helm release name of the MyRetail umbrella chart."
+  type        = string
+  default     = "myretail"
+}
+
+variable "myretail_service_accounts" {
+  description = "Kubernetes service account names the IRSA roles trust (set on the chart too, so both sides agree)."
+  type = object({
+    finetune        = string
+    inference       = string
+    catalog_restore = string
+  })
+  default = {
+    finetune        = "myretail-finetune"
+    inference       = "myretail-inference"
+    catalog_restore = "myretail-catalog-restore"
+  }
+}
+
+variable "myretail_extra_values_files" {
+  description = "Extra values files layered over values/prod.yaml (e.g. a git-ignored file with secrets or sizes)."
+  type        = list(string)
+  default     = []
+}
+
+variable "myretail_helm_timeout" {
+  description = "Seconds Helm waits for the release (GPU nodes and multi-GB CUDA images take a while the first time)."
+  type        = number
+  default     = 1800
+}
+
+#--------------------------------------------------------------------------------------------
+# JupyterHub
+#--------------------------------------------------------------------------------------------
+variable "enable_jupyterhub" {
+  description = "Install JupyterHub for experimentation."
+  type        = bool
+  default     = true
+}
+
+variable "jupyterhub_namespace" {
+  description = "Namespace of JupyterHub and of the notebook pods."
+  type        = string
+  default     = "jupyterhub"
+}
+
+variable "jupyterhub_chart_version" {
+  description = "Version of the Zero to JupyterHub Helm chart."
+  type        = string
+  default     = "4.2.0"
+}
+
+variable "jupyterhub_authenticator" {
+  description = "How users log in: \"github\" (GitHub OAuth app, members of jupyterhub_github_organizations), \"generic-oauth\" (any OIDC provider: Cognito, Okta, Entra ID, Keycloak) or \"shared-password\" (any user name, one generated shared password; sandboxes only)."
+  type        = string
+  default     = "github"
+
+  validation {
+    condition     = contains(["github", "generic-oauth", "shared-password"], var.jupyterhub_authenticator)
+    error_message = "jupyterhub_authenticator must be \"github\", \"generic-oauth\" or \"shared-password\"."
+  }
+}
+
+variable "jupyterhub_admin_users" {
+  description = "JupyterHub admin user names (GitHub logins or OIDC usernames)."
+  type        = list(string)
+  default     = []
+}
+
+variable "jupyterhub_oauth_client_id" {
+  description = "OAuth client id (github and generic-oauth authenticators)."
+  type        = string
+  default     = ""
+}
+
+variable "jupyterhub_oauth_client_secret" {
+  description = "OAuth client secret (github and generic-oauth authenticators)."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "jupyterhub_github_organizations" {
+  description = "GitHub organizations whose members may log in (github authenticator)."
+  type        = list(string)
+  default     = []
+}
+
+variable "jupyterhub_oidc" {
+  description = "Endpoints of the OIDC provider (generic-oauth authenticator) and the group claim allowed in."
+  type = object({
+    authorize_url  = string
+    token_url      = string
+    userdata_url   = string
+    username_claim = optional(string, "email")
+    allowed_groups = optional(list(string), [])
+  })
+  default = {
+    authorize_url = ""
+    token_url     = ""
+    userdata_url  = ""
+  }
+}
+
+variable "jupyterhub_public_access" {
+  description = "Expose JupyterHub through an internet-facing Network Load Balancer (else reach it with kubectl port-forward)."
+  type        = bool
+  default     = false
+}
+
+variable "jupyterhub_allowed_cidrs" {
+  description = "Source CIDR blocks allowed through the JupyterHub load balancer."
+  type        = list(string)
+  default     = []
+}
+
+variable "jupyterhub_hostname" {
+  description = "DNS name that points at the JupyterHub load balancer (OAuth callback URL); empty for port-forward access."
+  type        = string
+  default     = ""
+}
+
+variable "jupyterhub_acm_certificate_arn" {
+  description = "ACM certificate for jupyterhub_hostname; TLS is then terminated at the load balancer."
+  type        = string
+  default     = ""
+}
+
+variable "jupyterhub_user_storage" {
+  description = "Size of each user's persistent home volume (gp3, encrypted)."
+  type        = string
+  default     = "20Gi"
+}
+
+variable "jupyterhub_cpu_image" {
+  description = "Notebook image of the CPU profile."
+  type        = string
+  default     = "quay.io/jupyter/scipy-notebook:2025-10-20"
+}
+
+variable "jupyterhub_gpu_image" {
+  description = "Notebook image of the GPU profile (CUDA build of PyTorch)."
+  type        = string
+  default     = "quay.io/jupyter/pytorch-notebook:cuda12-2025-10-20"
+}
+
+#--------------------------------------------------------------------------------------------
+# CI: GitHub Actions pushes images to ECR through OIDC (no long-lived keys)
+#--------------------------------------------------------------------------------------------
+variable "github_repository" {
+  description = "\"owner/repo\" whose release workflow (tags v*) may push to the ECR repositories; empty creates no CI role."
+  type        = string
+  default     = ""
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the token.actions.githubusercontent.com OIDC provider (false when the account already has it)."
+  type        = bool
+  default     = true
+}
