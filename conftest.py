@@ -10,4 +10,6 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-pytest_plugins = ["myretail_common.testing.fixtures"]
+# Session fixtures shared across suites: SeaweedFS (S3) and the tiny model with a real
+# adapter published by the fine-tune code (built once per run, used by every service).
+pytest_plugins = ["myretail_common.testing.fixtures", "myretail_finetune.testing"]

@@ -1,0 +1,257 @@
+"""The fine-tune Job from settings to a published tag.
+
+Order matters for clear, cheap failures: settings, store reachability and tag, datasets,
+environment (CUDA for qlora), base model — all before any training. Then: evaluation
+before training (kept with the checkpoints, so a resumed run reports it too), training
+(resumed from the newest complete checkpoint), evaluation after training, the accuracy
+gate, and an atomic publish. Nothing is published unless every step succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from myretail_finetune.config import FinetuneSettings
+from myretail_finetune.errors import ConfigError, GateError, Interrupted
+from myretail_finetune.progress import MetricsSink
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    model_name: str
+    tag: str
+    tag_uri: str
+    manifest: dict[str, Any]
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        metrics: dict[str, Any] = self.manifest["metrics"]
+        return metrics
+
+
+def _evaluate(
+    settings: FinetuneSettings,
+    trainer: Any,
+    model: Any,
+    tokenizer: Any,
+    val: Any,
+    train: Any,
+    include_train: bool,
+) -> dict[str, Any]:
+    from myretail_finetune.evaluation import answer_accuracy
+    from myretail_finetune.training import eval_loss
+
+    def accuracy(dataset: Any) -> Any:
+        return answer_accuracy(
+            model,
+            tokenizer,
+            dataset,
+            batch_size=settings.eval_batch_size,
+            max_new_tokens=settings.eval_max_new_tokens,
+            max_examples=settings.eval_max_examples,
+        )
+
+    metrics: dict[str, Any] = {"eval_loss": round(eval_loss(trainer), 6)}
+    val_accuracy = accuracy(val)
+    metrics.update(
+        eval_accuracy=round(val_accuracy.accuracy, 4),
+        eval_correct=val_accuracy.correct,
+        eval_examples=val_accuracy.total,
+        eval_samples=val_accuracy.samples,
+    )
+    if include_train:
+        train_accuracy = accuracy(train)
+        metrics.update(
+            train_accuracy=round(train_accuracy.accuracy, 4),
+            train_correct=train_accuracy.correct,
+            train_examples=train_accuracy.total,
+        )
+    return metrics
+
+
+def _describe_metrics(metrics: dict[str, Any]) -> str:
+    text = f"eval loss {metrics['eval_loss']:.4f}, val accuracy {metrics['eval_accuracy']:.0%}"
+    if "train_accuracy" in metrics:
+        text += f", train accuracy {metrics['train_accuracy']:.0%}"
+    return text
+
+
+def run_job(settings: FinetuneSettings) -> JobResult:
+    """Fine-tune, evaluate, gate and publish; raises a ``FinetuneError`` on any problem."""
+    started = time.monotonic()
+    hp = settings.resolved()
+    tag = settings.tag()
+    settings.base_model_spec()
+    sink = MetricsSink(settings.metrics_file)
+    options = settings.storage_options()
+
+    from myretail_finetune.data import load_dataset_file
+    from myretail_finetune.publishing import check_tag_free, open_store
+
+    store = open_store(settings.store_uri(), options)
+    check_tag_free(store, settings.model_name, tag, settings.force_publish)
+    train = load_dataset_file("train", settings.train_dataset_file, options)
+    val = load_dataset_file("eval", settings.eval_dataset_file, options)
+
+    import datasets
+    from transformers import set_seed
+
+    from myretail_finetune.checkpointing import (
+        CheckpointCallback,
+        CheckpointLocation,
+        GracefulStop,
+    )
+    from myretail_finetune.data import tokenize_dataset
+    from myretail_finetune.modeling import (
+        check_environment,
+        load_model,
+        load_tokenizer,
+        parameter_counts,
+        resolve_base_model,
+    )
+    from myretail_finetune.progress import ProgressCallback
+    from myretail_finetune.publishing import build_manifest, publish_trained
+    from myretail_finetune.training import build_trainer, training_arguments
+    from myretail_finetune.training import train as train_model
+
+    datasets.disable_progress_bars()
+    check_environment(settings)
+    if settings.profile == "cpu" and settings.cpu_threads:
+        import torch
+
+        torch.set_num_threads(settings.cpu_threads)
+    ref = resolve_base_model(settings)
+    location = CheckpointLocation.open(settings.checkpoint_location(), options)
+    stop = GracefulStop(settings.checkpoint_grace_seconds).install()
+    timings: dict[str, float] = {}
+    try:
+        phase = time.monotonic()
+        tokenizer = load_tokenizer(settings, ref)
+        set_seed(hp.seed)
+        try:
+            model = load_model(settings, ref, hp)
+        except ValueError as exc:  # e.g. LoRA target modules the model does not have
+            raise ConfigError(f"cannot prepare the model for training: {exc}") from exc
+        parameters = parameter_counts(model)
+        train_tokens = tokenize_dataset(train, tokenizer, hp.max_seq_length)
+        val_tokens = tokenize_dataset(val, tokenizer, hp.max_seq_length)
+        timings["load_seconds"] = time.monotonic() - phase
+        sink.write(
+            "start",
+            f"fine-tuning {ref.spec} ({settings.profile}/{settings.method}, "
+            f"{parameters['trainable']:,} of {parameters['total']:,} parameters trainable) "
+            f"on {len(train)} examples, validating on {len(val)}",
+            base_model=ref.spec,
+            profile=settings.profile,
+            method=settings.method,
+            parameters=parameters,
+            train_examples=len(train),
+            eval_examples=len(val),
+        )
+
+        resume = location.newest_complete()
+        progress = ProgressCallback(sink)
+        checkpoints = CheckpointCallback(location, stop, settings.checkpoints_to_keep)
+        trainer = build_trainer(
+            model,
+            tokenizer,
+            training_arguments(settings, hp, location.local),
+            train_tokens,
+            val_tokens,
+            [progress, checkpoints],
+        )
+
+        phase = time.monotonic()
+        before = location.load_baseline() if resume else None
+        if before is None and settings.eval_before_training:
+            before = _evaluate(settings, trainer, model, tokenizer, val, train, False)
+            location.save_baseline(before)
+        if before is not None:
+            sink.write(
+                "eval_before",
+                f"before training: {_describe_metrics(before)}",
+                **{k: v for k, v in before.items() if k != "eval_samples"},
+            )
+        timings["eval_before_seconds"] = time.monotonic() - phase
+        if stop.requested.is_set():
+            raise Interrupted(f"stopped by {stop.signal_name} before training started")
+
+        phase = time.monotonic()
+        if resume is not None:
+            logger.info("resuming from checkpoint", extra={"checkpoint": str(resume)})
+        train_model(trainer, resume)
+        timings["train_seconds"] = time.monotonic() - phase
+        if stop.requested.is_set():
+            saved = checkpoints.last_saved_step
+            raise Interrupted(
+                f"stopped by {stop.signal_name} at step {trainer.state.global_step}"
+                f"/{trainer.state.max_steps}; checkpoint {saved} is complete in "
+                f"{location.uri}: run the Job again to resume"
+            )
+        stop.cancel_deadline()
+
+        phase = time.monotonic()
+        after = _evaluate(
+            settings, trainer, model, tokenizer, val, train, settings.eval_train_accuracy
+        )
+        timings["eval_after_seconds"] = time.monotonic() - phase
+        sink.write(
+            "eval_after",
+            f"after training: {_describe_metrics(after)}",
+            **{k: v for k, v in after.items() if k != "eval_samples"},
+        )
+        gate = settings.min_eval_accuracy
+        if gate is not None and after["eval_accuracy"] < gate:
+            raise GateError(
+                f"val accuracy {after['eval_accuracy']:.1%} is below the gate "
+                f"min_eval_accuracy={gate:.1%}: nothing was published"
+            )
+        if stop.requested.is_set():
+            raise Interrupted(f"stopped by {stop.signal_name} before publishing")
+
+        phase = time.monotonic()
+        train_seconds = timings.get("train_seconds", 0.0)
+        manifest = build_manifest(
+            base_model=ref.spec,
+            method=settings.method,
+            profile=settings.profile,
+            datasets={"train": train.describe(), "eval": val.describe()},
+            training_arguments=hp.as_dict(),
+            metrics={
+                "before": before,
+                "after": after,
+                "train_loss": progress.last_loss,
+                "tokens_per_second": round(progress.tokens / train_seconds, 1)
+                if train_seconds > 0
+                else None,
+            },
+            timings={**timings, "total_seconds": time.monotonic() - started},
+            parameters=parameters,
+            train_steps=trainer.state.global_step,
+            tokens_trained=int(trainer.state.num_input_tokens_seen or 0),
+        )
+        published = publish_trained(store, model, tokenizer, settings, tag, manifest)
+        result = JobResult(
+            settings.model_name, tag, store.tag_uri(settings.model_name, tag), published
+        )
+        timings["publish_seconds"] = time.monotonic() - phase
+        location.prune(settings.checkpoints_to_keep)
+        sink.write(
+            "summary",
+            f"published {result.tag_uri}: {_describe_metrics(after)}; "
+            f"{trainer.state.global_step} steps in "
+            f"{timings['train_seconds']:.0f}s, total {time.monotonic() - started:.0f}s",
+            tag_uri=result.tag_uri,
+            steps=trainer.state.global_step,
+            total_seconds=round(time.monotonic() - started, 1),
+            **{k: v for k, v in after.items() if k != "eval_samples"},
+        )
+        return result
+    finally:
+        stop.uninstall()
+        location.cleanup()

@@ -1,0 +1,120 @@
+"""The supervised fine-tuning run: a transformers ``Trainer`` over loss-masked examples.
+
+Examples come from :mod:`.data` already tokenized with the prompt tokens labelled
+``-100``, so the loss covers the answer (and its EOS) only; ``DataCollatorForSeq2Seq``
+pads each batch to its longest example. The Trainer owns the loop, the optimizer, the
+scheduler and checkpoint contents (optimizer, scheduler, RNG, data position); the
+callbacks of :mod:`.checkpointing` and :mod:`.progress` add complete markers, SIGTERM
+handling and progress output.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from myretail_finetune.config import FinetuneSettings, HyperParameters
+
+logger = logging.getLogger(__name__)
+
+
+def training_arguments(settings: FinetuneSettings, hp: HyperParameters, output_dir: Path) -> Any:
+    from transformers import TrainingArguments
+
+    on_gpu = settings.profile == "qlora"
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=hp.batch_size,
+        per_device_eval_batch_size=settings.eval_batch_size,
+        gradient_accumulation_steps=hp.gradient_accumulation_steps,
+        max_steps=hp.max_steps if hp.max_steps is not None else -1,
+        num_train_epochs=hp.num_train_epochs,
+        learning_rate=hp.learning_rate,
+        lr_scheduler_type=hp.lr_scheduler_type,
+        warmup_steps=hp.warmup_ratio,
+        weight_decay=hp.weight_decay,
+        optim=hp.optimizer,
+        activation_checkpointing=hp.gradient_checkpointing,
+        bf16=on_gpu,
+        use_cpu=not on_gpu,
+        logging_strategy="steps",
+        logging_steps=hp.logging_steps,
+        save_strategy="steps",
+        save_steps=settings.checkpoint_steps,
+        save_total_limit=None,  # pruning of *complete* checkpoints is ours
+        eval_strategy="no",
+        include_num_input_tokens_seen="non_padding",
+        seed=hp.seed,
+        data_seed=hp.seed,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        log_level="warning",
+    )
+
+
+def build_trainer(
+    model: Any,
+    tokenizer: Any,
+    args: Any,
+    train_dataset: Any,
+    eval_dataset: Any,
+    callbacks: list[Any],
+) -> Any:
+    from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer
+
+    collator = DataCollatorForSeq2Seq(
+        tokenizer, padding=True, label_pad_token_id=-100, return_tensors="pt"
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        data_collator=collator,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    # Our ProgressCallback prints the progress lines; the stock printer would duplicate them.
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def finished_checkpoint(checkpoint: Path, args: Any) -> bool:
+    """True when ``checkpoint`` is the end of this run (nothing left to train)."""
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    same_length = args.max_steps <= 0 or args.max_steps == state.get("max_steps")
+    return bool(same_length and state["global_step"] >= state.get("max_steps", 0) > 0)
+
+
+def train(trainer: Any, resume: Path | None) -> None:
+    """Train, resuming from ``resume``; a finished checkpoint is only loaded.
+
+    (``Trainer.train`` resumed at the last step would run one step past ``max_steps``.)
+    """
+    if resume is not None and finished_checkpoint(resume, trainer.args):
+        from transformers import TrainerState
+
+        trainer._load_from_checkpoint(str(resume))
+        trainer.state = TrainerState.load_from_json(str(resume / "trainer_state.json"))
+        logger.info("training already complete in checkpoint", extra={"checkpoint": str(resume)})
+        return
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+
+
+def eval_loss(trainer: Any) -> float:
+    metrics = trainer.evaluate()
+    return float(metrics["eval_loss"])
+
+
+def save_result(model: Any, tokenizer: Any, method: str, out_dir: Path) -> None:
+    """Write the adapter (lora: peft's files) or the full weights (full), and the tokenizer."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.config.use_cache = True
+    model.save_pretrained(out_dir, safe_serialization=True)
+    if method == "full" and getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)

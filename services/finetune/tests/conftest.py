@@ -1,0 +1,64 @@
+"""Fixtures of the fine-tune suite.
+
+The shared ones (``tiny_base``, ``published_adapter``) live in ``myretail_finetune.testing``,
+registered as a plugin by the repository's conftest.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ENV_VARS = (
+    "MODEL_STORE_URI",
+    "MODEL_ASSETS_BUCKET",
+    "S3_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "TRAIN_DATASET_FILE",
+    "EVAL_DATASET_FILE",
+    "BASE_MODEL",
+    "MODEL_NAME",
+    "MODEL_TAG",
+    "FINETUNE_PROFILE",
+    "FINETUNE_METHOD",
+    "CHECKPOINT_DIR",
+    "FINETUNE_CONFIG",
+    "MIN_EVAL_ACCURACY",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_TOKEN",
+    "LEARNING_RATE",
+    "MAX_STEPS",
+    "BATCH_SIZE",
+    "METRICS_FILE",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No fine-tune or store variable leaks in from the developer's shell."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """The CLI reconfigures the root logger; put pytest's handlers back afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    from myretail_finetune.testing import project_root as find
+
+    return find()

@@ -1,0 +1,235 @@
+"""The engine's narrow interface: what the HTTP layer and tests use.
+
+Requests go in as token ids plus :class:`SamplingParams`; out come :class:`TextDelta`
+events and one :class:`Finished`, through a :class:`RequestHandle`. The scheduler behind
+it (:mod:`myretail_inference.engine`) can change without touching the API. This module
+imports nothing heavy (no torch), so the app and its schemas load fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+FinishReason = Literal["stop", "length", "cancelled", "timeout", "error"]
+
+
+class EngineError(Exception):
+    """Base class of errors the engine raises to callers."""
+
+
+class QueueFullError(EngineError):
+    """Every batch slot is taken and the waiting queue is full."""
+
+
+class EngineNotReadyError(EngineError):
+    """The engine is not started (or is stopping)."""
+
+
+class PromptTooLongError(EngineError):
+    """The prompt does not fit the model's context window."""
+
+    def __init__(self, prompt_tokens: int, context_window: int) -> None:
+        super().__init__(
+            f"the prompt is {prompt_tokens} tokens but the model's context window is "
+            f"{context_window} tokens (at most {context_window - 1} prompt tokens, leaving "
+            "room for at least one new token)"
+        )
+        self.prompt_tokens = prompt_tokens
+        self.context_window = context_window
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How one request generates. ``temperature == 0`` means greedy decoding."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    ignore_eos: bool = False
+    # Answer mode: no leading or trailing whitespace, in the stream as in the final text.
+    trim_whitespace: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1")
+        if self.temperature < 0:
+            raise ValueError("temperature must not be negative")
+        if not 0 < self.top_p <= 1:
+            raise ValueError("top_p must be in (0, 1]")
+        if self.repetition_penalty <= 0:
+            raise ValueError("repetition_penalty must be positive")
+        if any(not stop for stop in self.stop):
+            raise ValueError("stop sequences must not be empty")
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """New text of a running request (may be empty for tokens that add no text yet)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The last event of every request."""
+
+    text: str
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+    time_to_first_token: float | None
+    error: str | None = None
+
+
+Event = TextDelta | Finished
+Sink = Callable[[Event], None]
+
+
+class EngineObserver(Protocol):
+    """Receives the engine's measurements (Prometheus metrics in the service)."""
+
+    def request_submitted(self) -> None: ...
+    def request_rejected(self, reason: str) -> None: ...
+    def first_token(self, seconds: float) -> None: ...
+    def request_finished(self, finished: Finished, seconds: float) -> None: ...
+    def forward_pass(self, kind: str, batch_size: int, seconds: float) -> None: ...
+    def occupancy(self, queue_depth: int, active: int) -> None: ...
+
+
+class NullObserver:
+    def request_submitted(self) -> None:
+        pass
+
+    def request_rejected(self, reason: str) -> None:
+        pass
+
+    def first_token(self, seconds: float) -> None:
+        pass
+
+    def request_finished(self, finished: Finished, seconds: float) -> None:
+        pass
+
+    def forward_pass(self, kind: str, batch_size: int, seconds: float) -> None:
+        pass
+
+    def occupancy(self, queue_depth: int, active: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the service reports about the model it serves."""
+
+    name: str
+    tag: str
+    context_window: int
+    base_model: str = ""
+    method: str = ""
+    quantization: str = "none"
+    device: str = "cpu"
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+class RequestHandle:
+    """One submitted request: iterate :meth:`events`, :meth:`cancel` to give up."""
+
+    def __init__(
+        self,
+        request_id: int,
+        prompt_ids: list[int],
+        params: SamplingParams,
+        deadline: float,
+        wake: Callable[[], None],
+    ) -> None:
+        self.request_id = request_id
+        self.prompt_ids = prompt_ids
+        self.params = params
+        self.deadline = deadline
+        self.submitted_at = time.monotonic()
+        self.cancelled = False
+        self._wake = wake
+        self._queue: asyncio.Queue[Event] | None = None
+        self._sink: Sink = lambda event: None
+        self.finished: Finished | None = None
+
+    def _bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._queue = queue
+
+        def sink(event: Event) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                self.cancelled = True
+
+        self._sink = sink
+
+    def _emit(self, event: Event) -> None:
+        if isinstance(event, Finished):
+            self.finished = event
+        self._sink(event)
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Text deltas, then one :class:`Finished`. Leaving early cancels the request.
+
+        Deltas that piled up while the consumer was busy come as one, so a slow client
+        (or a busy event loop) gets fewer, larger chunks instead of falling behind.
+        """
+        queue = self._queue
+        if queue is None:
+            raise RuntimeError("events() needs a handle submitted from an event loop")
+        done = False
+        try:
+            while not done:
+                event = await queue.get()
+                final: Finished | None = None
+                if isinstance(event, TextDelta) and not queue.empty():
+                    parts = [event.text]
+                    while not queue.empty():
+                        queued = queue.get_nowait()
+                        if isinstance(queued, TextDelta):
+                            parts.append(queued.text)
+                        else:
+                            final = queued
+                            break
+                    event = TextDelta("".join(parts))
+                done = isinstance(event, Finished)
+                yield event
+                if final is not None:
+                    done = True
+                    yield final
+        finally:
+            if not done:
+                self.cancel()
+
+    async def result(self) -> Finished:
+        """Wait for the final event."""
+        async for event in self.events():
+            if isinstance(event, Finished):
+                return event
+        raise RuntimeError("the engine ended a request without a final event")
+
+    def cancel(self) -> None:
+        """Stop generating for this request (a disconnected client); its slot frees."""
+        if not self.cancelled and self.finished is None:
+            self.cancelled = True
+            self._wake()
+
+
+class Engine(Protocol):
+    """What serving needs from an engine."""
+
+    info: ModelInfo
+    ready: bool
+    observer: EngineObserver
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def submit(self, prompt_ids: list[int], params: SamplingParams) -> RequestHandle: ...

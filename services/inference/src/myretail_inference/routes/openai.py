@@ -1,0 +1,271 @@
+"""The OpenAI-compatible API: ``/v1/models``, ``/v1/chat/completions``, ``/v1/completions``.
+
+Non-streaming answers are one JSON object; ``stream: true`` answers are server-sent
+events, one ``data: {chunk}`` per text delta, a last chunk with ``finish_reason``, an
+optional usage chunk (``stream_options.include_usage``) and ``data: [DONE]``. Errors
+after the stream started (a timeout) arrive as ``data: {"error": ...}`` before
+``[DONE]``, which the official ``openai`` client raises as an API error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from myretail_common.errors import ApiError, ErrorResponse
+from myretail_common.prompt import STOP_SEQUENCES
+from myretail_inference.engine_api import Finished, RequestHandle, SamplingParams, TextDelta
+from myretail_inference.prompting import chat_prompt
+from myretail_inference.schemas import (
+    AssistantMessage,
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    ChatDelta,
+    CompletionChoice,
+    CompletionRequest,
+    CompletionResponse,
+    ModelCard,
+    ModelList,
+    Usage,
+    new_id,
+    now,
+)
+from myretail_inference.service import GenerationService, get_service
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+OPENAI_DEFAULT_TEMPERATURE = 1.0
+COMPLETIONS_DEFAULT_MAX_TOKENS = 16  # as OpenAI's legacy completions API
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "Unknown model"},
+    429: {"model": ErrorResponse, "description": "At capacity; retry after Retry-After"},
+    504: {"model": ErrorResponse, "description": "REQUEST_TIMEOUT_SECONDS passed"},
+}
+_STREAM_DOC: dict[str, Any] = {"text/event-stream": {"schema": {"type": "string"}}}
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _usage(finished: Finished) -> Usage:
+    return Usage(
+        prompt_tokens=finished.prompt_tokens,
+        completion_tokens=finished.completion_tokens,
+        total_tokens=finished.prompt_tokens + finished.completion_tokens,
+    )
+
+
+FinishReason = Literal["stop", "length"]
+
+
+def _finish_reason(finished: Finished) -> FinishReason:
+    return "length" if finished.finish_reason == "length" else "stop"
+
+
+def _sse(payload: BaseModel | dict[str, Any]) -> str:
+    if isinstance(payload, BaseModel):
+        text = payload.model_dump_json(exclude_none=False)
+    else:
+        text = json.dumps(payload)
+    return f"data: {text}\n\n"
+
+
+def _params(
+    service: GenerationService,
+    body: ChatCompletionRequest | CompletionRequest,
+    max_tokens: int | None,
+    default_max_tokens: int | None,
+    stop: tuple[str, ...],
+    trim: bool,
+) -> SamplingParams:
+    return SamplingParams(
+        max_new_tokens=service.max_new_tokens(max_tokens, default_max_tokens),
+        temperature=(
+            body.temperature if body.temperature is not None else OPENAI_DEFAULT_TEMPERATURE
+        ),
+        top_p=body.top_p if body.top_p is not None else 1.0,
+        repetition_penalty=body.repetition_penalty or 1.0,
+        seed=body.seed,
+        stop=stop,
+        ignore_eos=body.ignore_eos,
+        trim_whitespace=trim,
+    )
+
+
+async def _event_stream(
+    service: GenerationService,
+    handle: RequestHandle,
+    request: Request,
+    first: list[str],
+    delta_chunk: Callable[[str], str],
+    final_chunk: Callable[[Finished], str],
+    usage_chunk: Callable[[Finished], str] | None,
+) -> AsyncIterator[str]:
+    for chunk in first:
+        yield chunk
+    async for event in service.events(handle, request):
+        if isinstance(event, TextDelta):
+            if event.text:
+                yield delta_chunk(event.text)
+            continue
+        try:
+            service.raise_for_outcome(event)
+        except ApiError as exc:
+            yield _sse({"error": {"type": exc.error_type, "message": exc.message}})
+            break
+        yield final_chunk(event)
+        if usage_chunk is not None:
+            yield usage_chunk(event)
+    yield "data: [DONE]\n\n"
+
+
+def _streaming(body: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(body, media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+@router.get("/models", response_model=ModelList, summary="The served model")
+async def list_models(
+    service: Annotated[GenerationService, Depends(get_service)],
+) -> ModelList:
+    info = service.engine.info
+    return ModelList(
+        data=[
+            ModelCard(
+                id=info.name,
+                created=info.created,
+                root=f"{info.name}:{info.tag}",
+                max_model_len=info.context_window,
+            )
+        ]
+    )
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletionResponse,
+    summary="Chat completion (OpenAI-compatible; stream: true for server-sent events)",
+    responses={**_ERRORS, 200: {"content": _STREAM_DOC}},
+)
+async def chat_completions(
+    body: ChatCompletionRequest,
+    request: Request,
+    service: Annotated[GenerationService, Depends(get_service)],
+) -> ChatCompletionResponse | StreamingResponse:
+    model = service.check_model(body.model)
+    prompt = chat_prompt(body.messages)
+    stop = tuple(dict.fromkeys([*STOP_SEQUENCES, *body.stop_list()]))
+    max_tokens = body.max_completion_tokens or body.max_tokens
+    params = _params(service, body, max_tokens, None, stop, trim=True)
+    handle = await service.submit(prompt, params)
+    completion_id, created = new_id("chatcmpl"), now()
+
+    if not body.stream:
+        finished = await service.complete(handle, request)
+        return ChatCompletionResponse(
+            id=completion_id,
+            created=created,
+            model=model,
+            choices=[
+                ChatChoice(
+                    message=AssistantMessage(content=finished.text),
+                    finish_reason=_finish_reason(finished),
+                )
+            ],
+            usage=_usage(finished),
+        )
+
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    def chunk(delta: ChatDelta, finish: FinishReason | None = None) -> str:
+        return _sse(
+            ChatCompletionChunk(
+                id=completion_id,
+                created=created,
+                model=model,
+                choices=[ChatChunkChoice(delta=delta, finish_reason=finish)],
+            )
+        )
+
+    def usage(finished: Finished) -> str:
+        return _sse(
+            ChatCompletionChunk(
+                id=completion_id, created=created, model=model, choices=[], usage=_usage(finished)
+            )
+        )
+
+    return _streaming(
+        _event_stream(
+            service,
+            handle,
+            request,
+            first=[chunk(ChatDelta(role="assistant", content=""))],
+            delta_chunk=lambda text: chunk(ChatDelta(content=text)),
+            final_chunk=lambda finished: chunk(ChatDelta(), _finish_reason(finished)),
+            usage_chunk=usage if include_usage else None,
+        )
+    )
+
+
+@router.post(
+    "/completions",
+    response_model=CompletionResponse,
+    summary="Text completion of a raw prompt (OpenAI-compatible; stream: true for SSE)",
+    responses={**_ERRORS, 200: {"content": _STREAM_DOC}},
+)
+async def completions(
+    body: CompletionRequest,
+    request: Request,
+    service: Annotated[GenerationService, Depends(get_service)],
+) -> CompletionResponse | StreamingResponse:
+    model = service.check_model(body.model)
+    prompt = body.prompt_text()
+    stop = tuple(dict.fromkeys(body.stop_list()))
+    params = _params(
+        service, body, body.max_tokens, COMPLETIONS_DEFAULT_MAX_TOKENS, stop, trim=False
+    )
+    handle = await service.submit(prompt, params)
+    completion_id, created = new_id("cmpl"), now()
+    echo = prompt if body.echo else ""
+
+    if not body.stream:
+        finished = await service.complete(handle, request)
+        return CompletionResponse(
+            id=completion_id,
+            created=created,
+            model=model,
+            choices=[
+                CompletionChoice(text=echo + finished.text, finish_reason=_finish_reason(finished))
+            ],
+            usage=_usage(finished),
+        )
+
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    def chunk(text: str, finish: FinishReason | None = None, usage: Usage | None = None) -> str:
+        choices = [] if usage else [CompletionChoice(text=text, finish_reason=finish)]
+        return _sse(
+            CompletionResponse(
+                id=completion_id, created=created, model=model, choices=choices, usage=usage
+            )
+        )
+
+    return _streaming(
+        _event_stream(
+            service,
+            handle,
+            request,
+            first=[chunk(echo)] if echo else [],
+            delta_chunk=chunk,
+            final_chunk=lambda finished: chunk("", _finish_reason(finished)),
+            usage_chunk=(lambda finished: chunk("", usage=_usage(finished)))
+            if include_usage
+            else None,
+        )
+    )

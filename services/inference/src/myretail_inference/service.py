@@ -1,0 +1,183 @@
+"""Serving logic between the HTTP routes and the engine.
+
+Turns a prompt and request parameters into an engine request (limits checked, the
+tokenizer kept off the event loop for long texts), maps engine outcomes to the JSON
+error model (429 queue full, 400 prompt too long, 504 timeout, 503 not ready), and
+cancels the engine request when the client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+
+from myretail_common.errors import (
+    ApiError,
+    BadRequestError,
+    GatewayTimeoutError,
+    ServiceUnavailableError,
+    TooManyRequestsError,
+)
+from myretail_inference.engine_api import (
+    Engine,
+    EngineNotReadyError,
+    Event,
+    Finished,
+    PromptTooLongError,
+    QueueFullError,
+    RequestHandle,
+    SamplingParams,
+)
+from myretail_inference.metrics import InferenceMetrics
+from myretail_inference.settings import InferenceSettings
+
+logger = logging.getLogger(__name__)
+
+_DISCONNECT_POLL_SECONDS = 0.2
+# Texts longer than this are tokenized in a worker thread, not on the event loop.
+_INLINE_TOKENIZE_CHARS = 4000
+# Even one-character tokens cannot fit the context window beyond this many characters
+# per token slot; such prompts are refused before tokenizing.
+_MAX_CHARS_PER_TOKEN = 64
+
+
+@dataclass
+class ServingState:
+    """What the routes need: settings, metrics, and the engine once it is ready."""
+
+    settings: InferenceSettings
+    metrics: InferenceMetrics
+    engine: Engine | None = None
+    load_error: str | None = None
+    loading: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check_ready(self) -> None:
+        """Readiness check: raises with the reason while the model is not ready."""
+        if self.load_error:
+            raise RuntimeError(f"model failed to load: {self.load_error}")
+        if self.engine is None:
+            raise RuntimeError("model is loading" if self.loading else "no model loaded")
+        if not self.engine.ready:
+            raise RuntimeError("model is warming up")
+
+
+class GenerationService:
+    """One request's way through the engine (built per request; cheap)."""
+
+    def __init__(self, state: ServingState) -> None:
+        self.state = state
+        self.settings = state.settings
+        engine = state.engine
+        if engine is None or not engine.ready:
+            reason = state.load_error or ("still loading" if engine is None else "warming up")
+            raise ServiceUnavailableError("model", reason)
+        self.engine = engine
+
+    @property
+    def model_ids(self) -> list[str]:
+        info = self.engine.info
+        return [info.name, f"{info.name}:{info.tag}"]
+
+    def check_model(self, requested: str | None) -> str:
+        """The model id to answer with; unknown names are a 404."""
+        if requested is None or requested in self.model_ids:
+            return requested or self.engine.info.name
+        raise ApiError(
+            f"model {requested!r} is not served here; available: {self.engine.info.name}",
+            status_code=404,
+            error_type="model_not_found",
+        )
+
+    def max_new_tokens(self, requested: int | None, default: int | None = None) -> int:
+        limit = self.settings.max_new_tokens_limit
+        if requested is None:
+            return min(default or self.settings.default_max_new_tokens, limit)
+        if requested > limit:
+            raise BadRequestError(
+                f"at most {limit} new tokens may be requested (asked {requested})"
+            )
+        return requested
+
+    async def encode(self, text: str) -> list[int]:
+        context = self.engine.info.context_window
+        if len(text) > context * _MAX_CHARS_PER_TOKEN:
+            raise BadRequestError(
+                f"the prompt is too long: the model's context window is {context} tokens"
+            )
+        if len(text) > _INLINE_TOKENIZE_CHARS:
+            return await asyncio.to_thread(self.engine.encode, text)
+        return self.engine.encode(text)
+
+    async def submit(self, text: str, params: SamplingParams) -> RequestHandle:
+        prompt_ids = await self.encode(text)
+        try:
+            return self.engine.submit(prompt_ids, params)
+        except PromptTooLongError as exc:
+            raise BadRequestError(str(exc)) from exc
+        except QueueFullError as exc:
+            raise TooManyRequestsError(str(exc), retry_after_seconds=1) from exc
+        except EngineNotReadyError as exc:
+            raise ServiceUnavailableError("model", str(exc)) from exc
+
+    def raise_for_outcome(self, finished: Finished, handle: RequestHandle | None = None) -> None:
+        """Map a final event that is not an answer to the matching error."""
+        if finished.finish_reason == "cancelled" and handle is not None and handle.cancelled:
+            # Nobody reads this answer; the status keeps logs and metrics honest.
+            raise ApiError(
+                "the client closed the request", status_code=499, error_type="client_closed"
+            )
+        if finished.finish_reason == "timeout":
+            raise GatewayTimeoutError(
+                "generation did not finish within REQUEST_TIMEOUT_SECONDS "
+                f"({self.settings.request_timeout_seconds:g} s)"
+            )
+        if finished.finish_reason == "cancelled":
+            raise ServiceUnavailableError("model", "the request was cancelled (shutting down)")
+        if finished.finish_reason == "error":
+            raise ApiError(
+                finished.error or "generation failed", status_code=500, error_type="internal_error"
+            )
+
+    async def complete(self, handle: RequestHandle, request: Request) -> Finished:
+        """Wait for the whole answer; a client that disconnects cancels the request."""
+        watcher = asyncio.create_task(watch_disconnect(request, handle))
+        try:
+            finished = await handle.result()
+        finally:
+            watcher.cancel()
+            handle.cancel()
+        self.raise_for_outcome(finished, handle)
+        return finished
+
+    async def events(self, handle: RequestHandle, request: Request) -> AsyncIterator[Event]:
+        """Stream events; leaving early (client gone) cancels the request."""
+        watcher = asyncio.create_task(watch_disconnect(request, handle))
+        try:
+            async for event in handle.events():
+                yield event
+        finally:
+            watcher.cancel()
+            handle.cancel()
+
+
+async def watch_disconnect(request: Request, handle: RequestHandle) -> None:
+    """Cancel ``handle`` as soon as the client disconnects."""
+    with contextlib.suppress(asyncio.CancelledError):
+        while handle.finished is None:
+            if await request.is_disconnected():
+                logger.info("client disconnected; cancelling", extra={"id": handle.request_id})
+                handle.cancel()
+                return
+            await asyncio.sleep(_DISCONNECT_POLL_SECONDS)
+
+
+def get_service(request: Request) -> GenerationService:
+    """FastAPI dependency: the serving logic, or 503 while the model is not ready."""
+    return GenerationService(request.app.state.serving)

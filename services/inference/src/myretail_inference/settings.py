@@ -1,0 +1,76 @@
+"""Settings of the inference service (environment variables listed in docs/contracts.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from myretail_common.settings import ServiceSettings
+
+Quantization = Literal["none", "nf4", "bf16"]
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class InferenceSettings(ServiceSettings):
+    """Everything ``myretail-inference`` reads from the environment."""
+
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    model_name: str = Field(
+        default="loyalty-assistant", description="Published model to serve (MODEL_NAME)"
+    )
+    model_tag: str | None = Field(
+        default=None, description="Published tag to serve (MODEL_TAG); required to serve"
+    )
+    base_model: str | None = Field(
+        default=None,
+        description="Overrides the manifest's base model: local path, store URI or hub id",
+    )
+    model_cache_dir: Path = Field(
+        default=Path("./var/model-cache"),
+        description="Local cache of downloaded model files (the pod's model-cache volume)",
+    )
+    hugging_face_hub_token: SecretStr | None = Field(
+        default=None, description="Hub token, only when the base model comes from the hub"
+    )
+    quantization: Quantization = Field(
+        default="none",
+        description="none (full precision, LoRA merged), nf4 (4-bit, CUDA) or bf16",
+    )
+    device: Device = Field(default="auto", description="auto: CUDA when available, else CPU")
+    torch_threads: int = Field(
+        default=0,
+        ge=0,
+        le=1024,
+        description="CPU threads for the model on CPU; 0: every core but one (the event loop's)",
+    )
+    merge_adapter: bool = Field(
+        default=True, description="Merge LoRA weights into the base when not 4-bit quantized"
+    )
+
+    max_batch_size: int = Field(
+        default=16, ge=1, le=1024, description="Most sequences sharing a forward pass"
+    )
+    max_queue_size: int = Field(
+        default=64, ge=0, le=100_000, description="Most requests waiting for a batch slot"
+    )
+    request_timeout_seconds: float = Field(
+        default=120.0, gt=0, le=3600, description="Deadline of a request, queue time included"
+    )
+    default_max_new_tokens: int = Field(
+        default=256, ge=1, description="New tokens when a request names no limit"
+    )
+    max_new_tokens_limit: int = Field(
+        default=1024, ge=1, description="Most new tokens a request may ask for"
+    )
+
+    @model_validator(mode="after")
+    def _default_within_limit(self) -> InferenceSettings:
+        if self.default_max_new_tokens > self.max_new_tokens_limit:
+            raise ValueError(
+                "DEFAULT_MAX_NEW_TOKENS must not exceed MAX_NEW_TOKENS_LIMIT "
+                f"({self.default_max_new_tokens} > {self.max_new_tokens_limit})"
+            )
+        return self

@@ -1,0 +1,144 @@
+"""Loading a published tag: adapter merged, full-weights tags, clear startup errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import torch
+
+from myretail_common.model_store import ModelStore
+from myretail_common.ports import free_port
+from myretail_common.storage import Storage
+from myretail_inference.cli import main
+from myretail_inference.loader import LoadedModel, ModelLoadError, load_model
+from myretail_inference.settings import InferenceSettings
+from myretail_inference.testing import make_settings
+
+pytestmark = pytest.mark.slow
+
+
+def test_lora_tag_is_merged_and_cached(loaded: LoadedModel, settings: InferenceSettings) -> None:
+    from peft import PeftModel
+
+    assert not isinstance(loaded.model, PeftModel)  # merge_and_unload: plain weights
+    assert loaded.manifest["method"] == "lora"
+    assert loaded.info.context_window == loaded.model.config.max_position_embeddings
+    assert loaded.tag_dir.is_relative_to(settings.model_cache_dir)
+    assert (loaded.tag_dir / "manifest.json").is_file()
+
+
+def test_missing_tag_is_a_clear_error(settings: InferenceSettings) -> None:
+    missing = settings.model_copy(update={"model_tag": "no-such-tag"})
+    with pytest.raises(ModelLoadError) as error:
+        load_model(missing)
+    message = str(error.value)
+    assert "no-such-tag" in message and "not found" in message
+    assert settings.model_tag is not None and settings.model_tag in message  # lists what exists
+
+
+@pytest.fixture
+def own_logging() -> Iterator[None]:
+    """The CLI configures logging for the process; restore the test run's afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("own_logging")
+def test_cli_exits_1_on_a_missing_tag(
+    published_adapter: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MODEL_STORE_URI", published_adapter.store_uri)
+    monkeypatch.setenv("MODEL_NAME", published_adapter.model_name)
+    monkeypatch.setenv("MODEL_TAG", "v-missing")
+    assert main(["--port", str(free_port())]) == 1
+    assert "v-missing" in capsys.readouterr().err
+
+
+def test_nf4_needs_cuda(settings: InferenceSettings) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ModelLoadError, match="CUDA"):
+        load_model(settings.model_copy(update={"quantization": "nf4"}))
+
+
+def test_bad_base_model_override_is_a_clear_error(settings: InferenceSettings) -> None:
+    with pytest.raises(ModelLoadError, match="base model"):
+        load_model(settings.model_copy(update={"base_model": "/nonexistent/base"}))
+
+
+def test_full_weights_tag_serves_the_same_model(
+    loaded: LoadedModel, tmp_path: Path, settings: InferenceSettings
+) -> None:
+    folder = tmp_path / "full"
+    loaded.model.save_pretrained(folder)
+    loaded.tokenizer.save_pretrained(folder)
+    store_uri = f"file://{tmp_path / 'store'}"
+    ModelStore(Storage(store_uri)).publish(
+        folder, "full-model", "v1", {"method": "full", "base_model": "merged"}
+    )
+    full = load_model(
+        make_settings(
+            type("P", (), {"store_uri": store_uri, "model_name": "full-model", "tag": "v1"})(),
+            tmp_path / "cache",
+        )
+    )
+    ids = loaded.tokenizer("What are the MyElite tiers?", return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        assert torch.equal(loaded.model(ids).logits, full.model(ids).logits)
+
+
+def test_console_script_serves_and_reports_ready(published_adapter: Any, tmp_path: Path) -> None:
+    """``myretail-inference`` loads the tag at startup and flips /readyz after warm-up."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "MODEL_STORE_URI": published_adapter.store_uri,
+        "MODEL_NAME": published_adapter.model_name,
+        "MODEL_TAG": published_adapter.tag,
+        "MODEL_CACHE_DIR": str(tmp_path / "cache"),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_FORMAT": "json",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "myretail_inference"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        ready = None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                ready = httpx.get(f"{url}/readyz", timeout=2)
+                if ready.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        assert ready is not None and ready.status_code == 200, "server never became ready"
+        answer = httpx.post(f"{url}/generate", json={"prompt": "Tiers?", "max_new_tokens": 4})
+        assert answer.status_code == 200
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM
+    lines = [json.loads(line) for line in output.decode().splitlines() if line.startswith("{")]
+    assert any(line["message"] == "engine warmed up" for line in lines)
