@@ -111,7 +111,12 @@ spec:
 PVC
 
 echo "== helm install -f values/dev.yaml"
-helm install "$RELEASE" charts/myretail -n "$NAMESPACE" -f values/dev.yaml --wait --timeout 20m
+# No --wait: the RAG API is ready only once the catalog is in Qdrant, and the post-install
+# restore hook runs after the wait. Hooks are always waited for (the restore Job waits for
+# Qdrant itself); then every workload must become ready.
+helm install "$RELEASE" charts/myretail -n "$NAMESPACE" -f values/dev.yaml --timeout 20m
+kubectl -n "$NAMESPACE" wait --for=condition=Available deployment --all --timeout=15m
+kubectl -n "$NAMESPACE" rollout status statefulset --timeout=10m
 kubectl -n "$NAMESPACE" get pods -o wide
 
 echo "== helm test"

@@ -1,0 +1,766 @@
+"""``make demo``: the whole MyRetail product on this machine — CPU only, no keys, no network.
+
+Stages (each prints its progress; what an earlier run built is reused):
+
+1. build the tiny Llama-architecture base model          -> var/tiny-base/
+2. fine-tune the Loyalty Program adapter and publish it  -> var/model-store/<model>/<tag>/
+3. load the product catalog into embedded Qdrant         -> var/qdrant/
+4. start the inference service (the fine-tuned model)    -> :8000  (INFERENCE_PORT)
+5. start the RAG API (Shopping assistant)                -> :8080  (RAG_API_PORT)
+6. start the chatbot UI                                  -> :7860  (UI_PORT)
+
+Services run as child processes with their logs in var/logs/. The script waits for each
+one's ``/readyz``, prints the URLs and keeps running; Ctrl-C (or SIGTERM) stops every
+process it started. ``--check`` starts the stack, asks each assistant one question and
+stops again (CI smoke test); ``--build-only`` runs stages 1-3.
+
+Everything runs through the services' own console scripts, exactly as in their images:
+this script imports none of the services, only ``myretail_common``.
+
+Environment: ``INFERENCE_PORT``, ``RAG_API_PORT``, ``UI_PORT`` move the services;
+``DEMO_VAR_DIR`` moves var/; ``DEMO_CHAT_PROVIDER`` (``none``, the default, or ``openai``
+= the local inference service) picks the Shopping assistant's chat model; ``DEMO_HOST``
+is the listen address (127.0.0.1). Training settings of ``myretail-finetune`` (e.g.
+``MAX_STEPS``) pass through and are part of the adapter's tag, so changing them retrains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from myretail_common.model_store import ModelStore
+from myretail_common.ports import PortInUseError, ensure_port_free
+from myretail_common.storage import Storage
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MODEL_NAME = "loyalty-assistant"
+CATALOG = Path("data/catalog.csv")
+TRAIN_FILE = Path("data/loyalty_qa_train.jsonl")
+EVAL_FILE = Path("data/loyalty_qa_val.jsonl")
+SEED_QUESTION = "Please suggest walking shoes for a 60 year old man, in a table format"
+
+# Settings of myretail-finetune that change the trained adapter: part of its tag.
+TRAINING_KNOBS = (
+    "FINETUNE_PROFILE",
+    "FINETUNE_METHOD",
+    "LEARNING_RATE",
+    "MAX_STEPS",
+    "NUM_TRAIN_EPOCHS",
+    "BATCH_SIZE",
+    "GRADIENT_ACCUMULATION_STEPS",
+    "LR_SCHEDULER_TYPE",
+    "WARMUP_RATIO",
+    "MAX_SEQ_LENGTH",
+    "LORA_R",
+    "LORA_ALPHA",
+    "LORA_DROPOUT",
+    "SEED",
+)
+# Variables that would point a child at something other than the local stack.
+NOT_INHERITED = ("PORT", "QDRANT_ENDPOINT", "QDRANT_API_KEY", "MODEL_ASSETS_BUCKET", "BASE_MODEL")
+STOP_GRACE_SECONDS = 15.0
+
+
+class DemoError(Exception):
+    """A stage failed; the message says which and where its log is."""
+
+
+class ConfigError(DemoError):
+    """The demo's settings (ports, variables) are wrong; nothing was started."""
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+def _port(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"{name}={raw!r} is not a port number (1-65535)")
+    return int(raw)
+
+
+@dataclass
+class DemoConfig:
+    """Where the stack keeps its files and which ports it listens on."""
+
+    root: Path = ROOT
+    var_dir: Path = ROOT / "var"
+    host: str = "127.0.0.1"
+    inference_port: int = 8000
+    rag_port: int = 8080
+    ui_port: int = 7860
+    chat_provider: str = "none"
+    model_name: str = MODEL_NAME
+    bin_dir: Path = field(default_factory=lambda: Path(sys.executable).parent)
+    ready_timeout_seconds: float = 600.0
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> DemoConfig:
+        env = dict(os.environ if env is None else env)
+        var_dir = Path(env.get("DEMO_VAR_DIR") or ROOT / "var")
+        values: dict[str, Any] = {
+            "var_dir": var_dir if var_dir.is_absolute() else ROOT / var_dir,
+            "host": env.get("DEMO_HOST") or "127.0.0.1",
+            "inference_port": _port(env, "INFERENCE_PORT", 8000),
+            "rag_port": _port(env, "RAG_API_PORT", 8080),
+            "ui_port": _port(env, "UI_PORT", 7860),
+            "chat_provider": env.get("DEMO_CHAT_PROVIDER") or "none",
+            "env": env,
+        }
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        config = cls(**values)
+        if config.chat_provider not in ("none", "openai"):
+            raise ConfigError("DEMO_CHAT_PROVIDER must be 'none' (retrieval-only) or 'openai'")
+        return config
+
+    # Paths under var/.
+    @property
+    def tiny_base(self) -> Path:
+        return self.var_dir / "tiny-base"
+
+    @property
+    def model_store(self) -> Path:
+        return self.var_dir / "model-store"
+
+    @property
+    def store_uri(self) -> str:
+        return self.model_store.resolve().as_uri()
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.var_dir / "qdrant"
+
+    @property
+    def logs(self) -> Path:
+        return self.var_dir / "logs"
+
+    @property
+    def stamps(self) -> Path:
+        return self.var_dir / "stamps"
+
+    @property
+    def connect_host(self) -> str:
+        """Where clients reach the services (a wildcard listen address means loopback)."""
+        return "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host  # noqa: S104
+
+    def url(self, port: int) -> str:
+        return f"http://{self.connect_host}:{port}"
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Each port with the variable that moves it."""
+        return {
+            "INFERENCE_PORT": self.inference_port,
+            "RAG_API_PORT": self.rag_port,
+            "UI_PORT": self.ui_port,
+        }
+
+
+def sha256_files(*paths: Path, extra: str = "") -> str:
+    digest = hashlib.sha256(extra.encode())
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """Stage headers, heartbeat lines while something runs, and timings."""
+
+    def __init__(self, out: IO[str] | None = None, heartbeat_seconds: float = 10.0) -> None:
+        self.out = out or sys.stdout
+        self.tty = self.out.isatty()
+        self.heartbeat_seconds = heartbeat_seconds
+        self.started = time.monotonic()
+        self._last_beat = 0.0
+        self._beat_shown = False
+
+    def line(self, text: str) -> None:
+        self._end_beat()
+        print(text, file=self.out, flush=True)
+
+    def stage(self, number: int, total: int, title: str) -> None:
+        self.line(f"[{number}/{total}] {title}")
+        self._last_beat = time.monotonic()
+
+    def detail(self, text: str) -> None:
+        self.line(f"      {text}")
+
+    def beat(self, started: float, status: str) -> None:
+        """Show that a long step is alive: elapsed time and its latest log line."""
+        now = time.monotonic()
+        elapsed = f"{now - started:5.0f}s"
+        status = " ".join(status.split())
+        if self.tty:
+            width = shutil.get_terminal_size((100, 20)).columns - 16
+            text = f"\r      … {elapsed}  {status[: max(width, 20)]}"
+            print(f"{text}\x1b[K", end="", file=self.out, flush=True)
+            self._beat_shown = True
+        elif now - self._last_beat >= self.heartbeat_seconds:
+            print(f"      … {elapsed}  {status[:120]}", file=self.out, flush=True)
+            self._last_beat = now
+
+    def _end_beat(self) -> None:
+        if self._beat_shown:
+            print("\r\x1b[K", end="", file=self.out, flush=True)
+            self._beat_shown = False
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+_NOISE = ("=====", "warnings.warn(", "Warning:", "warn(")
+
+
+def last_line(path: Path, limit: int = 16384) -> str:
+    """The latest informative line of a log (not warnings, not our own header)."""
+    for line in reversed(tail(path, 40, limit)):
+        if not any(marker in line for marker in _NOISE):
+            return line
+    return "starting …"
+
+
+def tail(path: Path, count: int, limit: int = 65536) -> list[str]:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - limit))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    lines = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    return lines[-count:]
+
+
+# ---------------------------------------------------------------------------- processes
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM when this script dies, even by SIGKILL."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    url: str | None = None
+
+
+class Stack:
+    """The local stack: build steps, service processes, readiness, shutdown."""
+
+    STAGES = 6
+
+    def __init__(self, config: DemoConfig, out: IO[str] | None = None) -> None:
+        self.config = config
+        self.progress = Progress(out)
+        self.children: list[Child] = []
+        self.model_tag: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def check_ports(self) -> None:
+        """Fail before building anything when a port is taken or two ports are the same."""
+        ports = self.config.ports
+        seen: dict[int, str] = {}
+        for variable, port in ports.items():
+            if port in seen:
+                raise ConfigError(
+                    f"{seen[port]} and {variable} are both {port}: give each service its own port"
+                )
+            seen[port] = variable
+            ensure_port_free(port, variable, host=self.config.connect_host)
+
+    def up(self) -> None:
+        """Build what is missing, start the services and wait until they are ready."""
+        self.check_ports()
+        self.build()
+        self.start()
+        self.wait_ready()
+
+    # -- build stages ----------------------------------------------------------------------
+    def build(self) -> None:
+        for folder in (self.config.var_dir, self.config.logs, self.config.stamps):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.build_tiny_base()
+        self.finetune()
+        self.load_catalog()
+
+    def build_tiny_base(self) -> None:
+        config = self.config
+        self.progress.stage(1, self.STAGES, "Tiny base model (Llama architecture, ~4M parameters)")
+        if (config.tiny_base / "config.json").is_file() and self._stamp("tiny-base"):
+            self.progress.detail(f"✓ reused {self._show(config.tiny_base)}")
+            return
+        shutil.rmtree(config.tiny_base, ignore_errors=True)
+        started = time.monotonic()
+        self._run(
+            "tiny-base",
+            [self._bin("myretail-finetune"), "make-tiny-base", "--out", str(config.tiny_base)],
+            self._env(MYRETAIL_PROJECT_ROOT=str(config.root)),
+        )
+        self._write_stamp("tiny-base", {"path": str(config.tiny_base)})
+        self.progress.detail(
+            f"✓ built {self._show(config.tiny_base)} in {time.monotonic() - started:.0f}s"
+        )
+
+    def adapter_tag(self) -> str:
+        """``demo-<digest>``: a new tag when the data, the base or the training settings change."""
+        config = self.config
+        knobs = json.dumps({k: config.env[k] for k in TRAINING_KNOBS if k in config.env})
+        base_files = sorted(
+            path for path in config.tiny_base.glob("*") if path.suffix in (".json", ".safetensors")
+        )
+        digest = sha256_files(
+            config.root / TRAIN_FILE, config.root / EVAL_FILE, *base_files, extra=knobs
+        )
+        return f"demo-{digest[:12]}"
+
+    def finetune(self) -> None:
+        config = self.config
+        self.model_tag = tag = self.adapter_tag()
+        self.progress.stage(
+            2, self.STAGES, f"Fine-tune the Loyalty Program adapter ({config.model_name}:{tag})"
+        )
+        store = ModelStore(Storage(config.store_uri))
+        if store.has_tag(config.model_name, tag):
+            self.progress.detail(
+                f"✓ reused {self._show(config.model_store / config.model_name / tag)}"
+            )
+            return
+        started = time.monotonic()
+        env = self._env(
+            TRAIN_DATASET_FILE=str(config.root / TRAIN_FILE),
+            EVAL_DATASET_FILE=str(config.root / EVAL_FILE),
+            BASE_MODEL=str(config.tiny_base.resolve()),
+            MODEL_NAME=config.model_name,
+            MODEL_TAG=tag,
+            CHECKPOINT_DIR=str(config.var_dir / "checkpoints" / config.model_name / tag),
+            MODEL_CACHE_DIR=str(config.var_dir / "model-cache"),
+            METRICS_FILE=str(config.logs / f"finetune-{tag}.metrics.jsonl"),
+        )
+        env.setdefault("FINETUNE_PROFILE", "cpu")
+        env.setdefault("FINETUNE_METHOD", "lora")
+        self._run("finetune", [self._bin("myretail-finetune"), "train"], env)
+        self.progress.detail(
+            f"✓ published {config.model_name}:{tag} in {time.monotonic() - started:.0f}s"
+        )
+
+    def load_catalog(self) -> None:
+        config = self.config
+        self.progress.stage(3, self.STAGES, "Product catalog into embedded Qdrant")
+        catalog = config.root / CATALOG
+        digest = sha256_files(catalog)
+        stamp = self._stamp("catalog")
+        if stamp and stamp.get("sha256") == digest and config.qdrant_path.is_dir():
+            self.progress.detail(
+                f"✓ reused {self._show(config.qdrant_path)} ({stamp.get('products', '?')} products)"
+            )
+            return
+        shutil.rmtree(config.qdrant_path, ignore_errors=True)
+        started = time.monotonic()
+        self._run(
+            "catalog",
+            [self._bin("myretail-catalog"), "load", str(catalog)],
+            self._env(QDRANT_PATH=str(config.qdrant_path), EMBEDDINGS_PROVIDER="local"),
+        )
+        with catalog.open(encoding="utf-8", newline="") as handle:
+            products = sum(1 for _ in csv.DictReader(handle))
+        self._write_stamp("catalog", {"sha256": digest, "products": products})
+        self.progress.detail(
+            f"✓ loaded {products} products into {self._show(config.qdrant_path)} "
+            f"in {time.monotonic() - started:.0f}s"
+        )
+
+    # -- services --------------------------------------------------------------------------
+    def start(self) -> None:
+        config = self.config
+        tag = self.model_tag or self.adapter_tag()
+        inference_url = config.url(config.inference_port)
+        rag_url = config.url(config.rag_port)
+        chat: dict[str, str] = {"CHAT_PROVIDER": config.chat_provider}
+        if config.chat_provider == "openai":
+            chat |= {
+                "OPENAI_BASE_URL": f"{inference_url}/v1",
+                "OPENAI_API_KEY": "local-demo-no-key",
+                "CHAT_MODEL": config.model_name,
+                # The tiny model's 512-token context is too small for many RAG prompts:
+                # answer those with the retrieval-only table instead of an error.
+                "CHAT_FALLBACK": "retrieval_only",
+            }
+        services = [
+            (
+                4,
+                "inference",
+                "Inference service (the fine-tuned Loyalty model)",
+                "myretail-inference",
+                config.inference_port,
+                {
+                    "MODEL_NAME": config.model_name,
+                    "MODEL_TAG": tag,
+                    "MODEL_CACHE_DIR": str(config.var_dir / "model-cache"),
+                },
+            ),
+            (
+                5,
+                "rag-api",
+                f"RAG API (Shopping; chat model: {self._chat_label()})",
+                "myretail-rag",
+                config.rag_port,
+                {
+                    "QDRANT_PATH": str(config.qdrant_path),
+                    "EMBEDDINGS_PROVIDER": "local",
+                    "HISTORY_URL": f"sqlite:///{(config.var_dir / 'history.db').resolve()}",
+                    **chat,
+                },
+            ),
+            (
+                6,
+                "ui",
+                "Chatbot UI",
+                "myretail-ui",
+                config.ui_port,
+                {
+                    "RAG_API_ENDPOINT": f"{rag_url}/generate",
+                    "FINETUNE_API_ENDPOINT": f"{inference_url}/generate",
+                },
+            ),
+        ]
+        for number, name, title, script, port, extra in services:
+            self.progress.stage(number, self.STAGES, f"{title} on port {port}")
+            env = self._env(PORT=str(port), HOST=config.host, **extra)
+            child = self._spawn(name, [self._bin(script)], env)
+            child.url = config.url(port)
+            self.progress.detail(f"started (pid {child.process.pid}), log {self._show(child.log)}")
+
+    def _chat_label(self) -> str:
+        if self.config.chat_provider == "openai":
+            return "the local inference service"
+        return "none, retrieval-only answers"
+
+    def wait_ready(self) -> None:
+        """Poll every service's /readyz; fail early when one exits."""
+        self.progress.line("Waiting for the services to be ready …")
+        started = time.monotonic()
+        pending = [child for child in self.children if child.url]
+        while pending:
+            for child in list(pending):
+                self._check_alive(child)
+                if _get(f"{child.url}/readyz")[0] == 200:
+                    pending.remove(child)
+                    self.progress.detail(
+                        f"✓ {child.name} ready at {child.url} ({time.monotonic() - started:.0f}s)"
+                    )
+            if not pending:
+                break
+            if time.monotonic() - started > self.config.ready_timeout_seconds:
+                names = ", ".join(child.name for child in pending)
+                raise DemoError(
+                    f"not ready after {self.config.ready_timeout_seconds:.0f}s: {names}; "
+                    f"see {self._show(self.config.logs)}"
+                )
+            waiting = pending[0]
+            self.progress.beat(started, f"{waiting.name}: {last_line(waiting.log)}")
+            time.sleep(0.5)
+
+    def urls(self) -> dict[str, str]:
+        return {child.name: child.url for child in self.children if child.url}
+
+    def print_summary(self) -> None:
+        config = self.config
+        self.progress.line("")
+        self.progress.line(f"MyRetail is up in {self.progress.elapsed():.0f}s:")
+        self.progress.line(f"  Chat UI        {config.url(config.ui_port)}")
+        self.progress.line(f"  RAG API        {config.url(config.rag_port)}/docs")
+        self.progress.line(f"  Inference API  {config.url(config.inference_port)}/docs")
+        self.progress.line(f"  Logs           {self._show(config.logs)}/")
+        self.progress.line("Press Ctrl-C to stop.")
+
+    def watch(self) -> None:
+        """Block until a service exits on its own (an error) or the user stops the demo."""
+        while True:
+            for child in self.children:
+                self._check_alive(child)
+            time.sleep(1.0)
+
+    def smoke(self) -> None:
+        """Ask each assistant one question through the same routes the UI uses."""
+        config = self.config
+        self.progress.line("Smoke check:")
+        question = json.loads((config.root / TRAIN_FILE).read_text().splitlines()[0])
+        status, body = _post(
+            f"{config.url(config.inference_port)}/generate", {"prompt": question["prompt"]}
+        )
+        if status != 200:
+            raise DemoError(f"inference /generate answered {status}: {body}")
+        answer = str(body.get("response", ""))
+        self.progress.detail(f"Loyalty:  {question['prompt']} -> {answer[:160]!r}")
+        status, body = _post(f"{config.url(config.rag_port)}/generate", {"prompt": SEED_QUESTION})
+        if status != 200:
+            raise DemoError(f"RAG API /generate answered {status}: {body}")
+        first_lines = " / ".join(str(body.get("response", "")).splitlines()[:3])
+        self.progress.detail(f"Shopping: {SEED_QUESTION} -> {first_lines[:160]!r} …")
+        status, _ = _get(f"{config.url(config.ui_port)}/")
+        if status != 200:
+            raise DemoError(f"the UI page answered {status}")
+        self.progress.detail("UI:       page served")
+
+    def stop(self) -> None:
+        """SIGTERM every child's process group, wait, then SIGKILL what is left."""
+        alive = [child for child in self.children if child.process.poll() is None]
+        if not alive:
+            return
+        self.progress.line(f"Stopping {', '.join(child.name for child in reversed(alive))} …")
+        for child in reversed(alive):
+            _signal_group(child.process, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        try:
+            for child in alive:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: stop waiting, kill
+        for child in alive:
+            if child.process.poll() is None:
+                _signal_group(child.process, signal.SIGKILL)
+                child.process.wait()
+        self.progress.line("Stopped.")
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _bin(self, script: str) -> str:
+        path = self.config.bin_dir / script
+        if not path.exists():
+            found = shutil.which(script)
+            if not found:
+                raise DemoError(
+                    f"{script} is not installed in {self.config.bin_dir}: "
+                    "run `make demo` (it installs every service into .venv)"
+                )
+            return found
+        return str(path)
+
+    def _env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in self.config.env.items() if k not in NOT_INHERITED}
+        env.update(
+            {
+                "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1",
+                "HF_DATASETS_OFFLINE": "1",
+                "GRADIO_ANALYTICS_ENABLED": "False",
+                "ANONYMIZED_TELEMETRY": "False",
+                "TOKENIZERS_PARALLELISM": "false",
+                "PYTHONUNBUFFERED": "1",
+                "LOG_FORMAT": "text",
+                "MODEL_STORE_URI": self.config.store_uri,
+            }
+        )
+        env.update(extra)
+        return env
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+        log = self.config.logs / f"{name}.log"
+        with log.open("ab") as handle:
+            handle.write(f"\n===== {time.strftime('%F %T')} {' '.join(argv)}\n".encode())
+            handle.flush()
+            process = subprocess.Popen(
+                argv,
+                cwd=self.config.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches this script, which stops them in order
+                preexec_fn=_die_with_parent,
+            )
+        child = Child(name, process, log)
+        self.children.append(child)
+        return child
+
+    def _run(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        """Run one build step to completion, with a heartbeat from its log."""
+        child = self._spawn(name, argv, env)
+        started = time.monotonic()
+        self.progress.detail(f"running {Path(argv[0]).name} {' '.join(argv[1:2])} …")
+        while child.process.poll() is None:
+            self.progress.beat(started, last_line(child.log))
+            time.sleep(0.5)
+        self.children.remove(child)
+        if child.process.returncode != 0:
+            raise DemoError(self._failure(child, "failed"))
+
+    def _check_alive(self, child: Child) -> None:
+        code = child.process.poll()
+        if code is not None:
+            self.children.remove(child)
+            raise DemoError(self._failure(child, "stopped unexpectedly"))
+
+    def _failure(self, child: Child, what: str) -> str:
+        lines = "\n".join(f"    {line}" for line in tail(child.log, 15))
+        return (
+            f"{child.name} {what} (exit code {child.process.returncode}). "
+            f"Last lines of {self._show(child.log)}:\n{lines}"
+        )
+
+    def _stamp(self, name: str) -> dict[str, Any] | None:
+        path = self.config.stamps / f"{name}.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _write_stamp(self, name: str, data: dict[str, Any]) -> None:
+        path = self.config.stamps / f"{name}.json"
+        path.write_text(json.dumps({**data, "time": time.strftime("%FT%T")}))
+
+    def _show(self, path: Path) -> str:
+        with contextlib.suppress(ValueError):
+            return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(path)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
+def _get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return 0, ""
+
+
+def _post(url: str, body: dict[str, Any], timeout: float = 120.0) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, {"error": error.read().decode("utf-8", "replace")[:500]}
+    except OSError as error:
+        return 0, {"error": str(error)}
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP behave like Ctrl-C: the stack is stopped in ``main``'s ``finally``.
+
+    SIGINT is installed explicitly too: a shell starts background jobs with it ignored,
+    and Python then would not turn it into KeyboardInterrupt.
+    """
+
+    def interrupt(signum: int, _: FrameType | None) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous: dict[int, Callable[..., Any] | int | None] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        previous[sig] = signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="demo.py",
+        description="Run the whole MyRetail stack locally (CPU, no keys, no network).",
+        epilog="Ports: INFERENCE_PORT (8000), RAG_API_PORT (8080), UI_PORT (7860).",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="start, ask each assistant, stop")
+    mode.add_argument("--build-only", action="store_true", help="build stages 1-3 only")
+    parser.add_argument("--var-dir", type=Path, help="state folder (default var/, DEMO_VAR_DIR)")
+    parser.add_argument(
+        "--chat-provider",
+        choices=["none", "openai"],
+        help="Shopping chat model: none = retrieval-only (default), openai = local inference",
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = DemoConfig.from_env(var_dir=args.var_dir, chat_provider=args.chat_provider)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    stack = Stack(config)
+    with stop_on_signals():
+        try:
+            stack.check_ports()
+            stack.build()
+            if args.build_only:
+                stack.progress.line(f"Built in {stack.progress.elapsed():.0f}s.")
+                return 0
+            stack.start()
+            stack.wait_ready()
+            if args.check:
+                stack.progress.line(f"Stack ready in {stack.progress.elapsed():.0f}s.")
+                stack.smoke()
+                return 0
+            stack.print_summary()
+            stack.watch()
+        except (PortInUseError, ConfigError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        except DemoError as error:
+            stack.progress.line("")
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            stack.progress.line("")
+            return 0
+        finally:
+            stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

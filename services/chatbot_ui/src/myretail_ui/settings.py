@@ -1,0 +1,56 @@
+"""Settings of the chatbot UI (environment variables, see docs/contracts.md)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+
+from myretail_common.settings import ServiceSettings
+
+
+class UISettings(ServiceSettings):
+    """``RAG_API_ENDPOINT`` and ``FINETUNE_API_ENDPOINT`` keep the seed's names and meaning.
+
+    Each endpoint may be the full URL of the backend's ``/generate`` route (the seed's
+    form) or the backend's base URL; the clients work out the routes from either.
+    """
+
+    port: int = Field(default=7860, ge=1, le=65535)
+
+    rag_api_endpoint: str = Field(
+        default="http://127.0.0.1:8080",
+        description="RAG API /generate URL or base URL (the Shopping assistant)",
+    )
+    finetune_api_endpoint: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Inference service /generate URL or base URL (the Loyalty Program assistant)",
+    )
+    backend_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest wait for a backend's answer (or, when streaming, its next token)",
+    )
+    backend_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Longest wait to connect to a backend"
+    )
+    stream_answers: bool = Field(
+        default=True,
+        description=(
+            "Stream Loyalty answers token by token from the inference service's "
+            "OpenAI-compatible endpoint (falls back to /generate when it has none)"
+        ),
+    )
+    loyalty_max_new_tokens: int = Field(
+        default=256, ge=1, le=4096, description="Longest Loyalty answer, in tokens"
+    )
+    max_concurrent_chats: int = Field(
+        default=32, ge=1, description="Answers streamed at the same time (Gradio's queue)"
+    )
+    loyalty_temperature: float = Field(
+        default=0.0, ge=0, le=2, description="Sampling temperature of Loyalty answers (0: greedy)"
+    )
+    ui_title: str = Field(default="MyRetail Assistant", description="Title shown on the page")
+    root_path: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("UI_ROOT_PATH", "ROOT_PATH"),
+        description="Public path prefix when served behind a proxy under a sub-path",
+    )

@@ -1,0 +1,111 @@
+"""Stand-in backends: real HTTP servers that speak the backends' contracts from fixed data.
+
+``rag_app`` answers like the RAG API (``POST /generate {"prompt", "session_id"}`` ->
+``{"response", "session_id", "sources"}``), ``inference_app`` like the inference service
+(``/generate`` and OpenAI-compatible ``/v1/chat/completions`` streaming). A shared
+:class:`BackendState` records requests and makes them slow or failing on demand. Run
+them with ``myretail_common.testing.servers.LiveServer``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from myretail_common.errors import ServiceUnavailableError
+from myretail_common.http import create_service_app
+
+PRODUCTS: list[dict[str, Any]] = [
+    {"product_id": "MR-1", "name": "RidgeWalk X Walking Shoe", "price": 89.99, "rating": 4.6},
+    {"product_id": "MR-2", "name": "EverLite Walking Shoe", "price": 75.99, "rating": 4.1},
+    {"product_id": "MR-3", "name": "Comfort Stride Walker", "price": 120.0, "rating": 4.8},
+]
+
+LOYALTY_ANSWER = "MyElite has four tiers: Member, Silver, Gold and Platinum."
+
+
+def product_table(products: list[dict[str, Any]]) -> str:
+    rows = [f"| {p['name']} | ${p['price']:.2f} | {p['rating']} |" for p in products]
+    return "\n".join(["| Product | Price | Rating |", "| --- | --- | --- |", *rows])
+
+
+@dataclass
+class BackendState:
+    """What the stand-in backends received, and how they should misbehave."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    unavailable: bool = False
+    delay_seconds: float = 0.0
+    status_code: int | None = None
+
+
+def rag_app(state: BackendState) -> FastAPI:
+    """The RAG API's contract: ``POST /generate {"prompt", "session_id"}``."""
+    app = create_service_app("stand-in RAG API", "test")
+
+    @app.post("/generate")
+    async def generate(request: Request) -> Any:
+        body = await request.json()
+        state.requests.append(body)
+        if state.delay_seconds:
+            await asyncio.sleep(state.delay_seconds)
+        if state.unavailable:
+            raise ServiceUnavailableError("vector store", "connection refused")
+        if state.status_code:
+            return JSONResponse(
+                status_code=state.status_code,
+                content={"error": {"type": "bad_request", "message": "prompt is too long"}},
+            )
+        products = PRODUCTS
+        if "descending" in body["prompt"]:
+            products = sorted(PRODUCTS, key=lambda p: p["price"], reverse=True)
+        return {
+            "response": "Here are some walking shoes:\n\n" + product_table(products),
+            "session_id": body.get("session_id") or "server-made",
+            "sources": [{**p, "score": 0.9} for p in products],
+        }
+
+    return app
+
+
+def inference_app(state: BackendState, openai: bool = True) -> FastAPI:
+    """The inference service's contract: ``/generate`` and OpenAI-compatible streaming."""
+    app = create_service_app("stand-in inference", "test")
+
+    @app.post("/generate")
+    async def generate(request: Request) -> dict[str, Any]:
+        body = await request.json()
+        state.requests.append({"route": "generate", **body})
+        if state.unavailable:
+            raise ServiceUnavailableError("model", "not loaded")
+        return {"response": LOYALTY_ANSWER, "usage": {"completion_tokens": 12}}
+
+    if openai:
+
+        @app.get("/v1/models")
+        async def models() -> dict[str, Any]:
+            return {"object": "list", "data": [{"id": "myelite-loyalty", "object": "model"}]}
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request) -> StreamingResponse:
+            body = await request.json()
+            state.requests.append({"route": "chat", **body})
+            if state.unavailable:
+                raise ServiceUnavailableError("model", "not loaded")
+
+            async def events() -> AsyncIterator[str]:
+                for word in LOYALTY_ANSWER.split(" "):
+                    chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}}]}
+                    yield f"data: {json.dumps(chunk)}\n\n"
+                    await asyncio.sleep(0.01)
+                yield "data: [DONE]\n\n"
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+    return app

@@ -1,0 +1,200 @@
+"""One shopping turn: history in, answer (LLM chain or retrieval-only) out, history saved.
+
+Errors leave here as :class:`myretail_common.errors.ServiceUnavailableError` naming the
+dependency that failed (the vector store, the embedding model, the chat model, the
+history store), so the HTTP layer answers 503 with a clear message. When the chat model
+fails and ``CHAT_FALLBACK=retrieval_only``, the answer is the retrieval-only table with
+a note instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from starlette.concurrency import run_in_threadpool
+
+from myretail_common.errors import ServiceUnavailableError
+from myretail_rag import retrieval_only
+from myretail_rag.chain import ChatModelError, create_conversational_chain
+from myretail_rag.chat_models import ChatModelInfo
+from myretail_rag.embeddings import EmbeddingsUnavailableError
+from myretail_rag.history import HistoryStore, HistoryUnavailableError
+from myretail_rag.retriever import CatalogRetriever, CatalogSearch
+from myretail_rag.settings import RagSettings
+from myretail_rag.vector_store import (
+    CollectionMissingError,
+    EmbeddingMismatchError,
+    Hit,
+    VectorStoreError,
+)
+
+logger = logging.getLogger(__name__)
+
+STATE_KEY = "myretail_retrieval"
+Mode = Literal["llm", "retrieval_only", "retrieval_only_fallback"]
+
+
+@dataclass
+class Answer:
+    response: str
+    sources: list[Hit]
+    mode: Mode
+    standalone_question: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def vector_store_error(exc: VectorStoreError) -> ServiceUnavailableError:
+    if isinstance(exc, CollectionMissingError):
+        return ServiceUnavailableError("catalog", str(exc))
+    if isinstance(exc, EmbeddingMismatchError):
+        return ServiceUnavailableError("catalog", str(exc), retry_after_seconds=60)
+    return ServiceUnavailableError("vector store", str(exc))
+
+
+class ShoppingAssistant:
+    """Answers shopping questions over the catalog with per-session history."""
+
+    def __init__(
+        self,
+        settings: RagSettings,
+        search: CatalogSearch,
+        history: HistoryStore,
+        chat_model: BaseChatModel | None,
+        chat_info: ChatModelInfo | None,
+    ) -> None:
+        self.settings = settings
+        self.search = search
+        self.history = history
+        self.chat_model = chat_model
+        self.chat_info = chat_info
+        self.chain = (
+            create_conversational_chain(
+                chat_model,
+                CatalogRetriever(search=search, k=settings.retrieval_k),
+                settings.max_prompt_chars,
+            )
+            if chat_model is not None
+            else None
+        )
+
+    async def answer(self, prompt: str, session_key: str) -> Answer:
+        started = time.perf_counter()
+        messages = await self._history(session_key)
+        try:
+            if self.chain is not None:
+                try:
+                    result = await self._llm(prompt, messages)
+                except ChatModelError as exc:
+                    if self.settings.chat_fallback != "retrieval_only":
+                        raise self._chat_unavailable(exc) from exc
+                    logger.warning(
+                        "chat model failed; answering retrieval-only",
+                        extra={"reason": str(exc)[:300]},
+                    )
+                    result = await self._retrieval_only(prompt, messages, fallback=True)
+            else:
+                result = await self._retrieval_only(prompt, messages, fallback=False)
+        except VectorStoreError as exc:
+            raise vector_store_error(exc) from exc
+        except EmbeddingsUnavailableError as exc:
+            raise ServiceUnavailableError("embedding model", str(exc)) from exc
+        answer_message, answer = result
+        await self._save(session_key, [HumanMessage(prompt), answer_message])
+        answer.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        return answer
+
+    # -- steps -----------------------------------------------------------------------------
+
+    async def _history(self, session_key: str) -> list[BaseMessage]:
+        try:
+            return await run_in_threadpool(
+                self.history.messages, session_key, self.settings.history_max_turns
+            )
+        except HistoryUnavailableError as exc:
+            raise ServiceUnavailableError("chat history store", str(exc)) from exc
+
+    async def _save(self, session_key: str, messages: list[BaseMessage]) -> None:
+        try:
+            await run_in_threadpool(self.history.append, session_key, messages)
+        except HistoryUnavailableError as exc:
+            raise ServiceUnavailableError("chat history store", str(exc)) from exc
+
+    def _chat_unavailable(self, exc: Exception) -> ServiceUnavailableError:
+        what = self.chat_info.describe() if self.chat_info else "the chat model"
+        return ServiceUnavailableError("chat model", f"{what} failed: {str(exc)[:300]}")
+
+    async def _llm(self, prompt: str, messages: list[BaseMessage]) -> tuple[AIMessage, Answer]:
+        assert self.chain is not None
+        # The model sees plain turns: no stored retrieval state.
+        history = [
+            HumanMessage(m.content) if m.type == "human" else AIMessage(m.content) for m in messages
+        ]
+        limit = self.settings.chat_timeout_seconds * 2 + 5
+        try:
+            result: dict[str, Any] = await asyncio.wait_for(
+                self.chain.ainvoke({"input": prompt, "chat_history": history}), timeout=limit
+            )
+        except TimeoutError as exc:
+            raise ChatModelError(f"no answer within {limit:g}s") from exc
+        documents = result.get("context") or []
+        hits = [
+            Hit(
+                str(doc.metadata.get("_id") or doc.id),
+                {k: v for k, v in doc.metadata.items() if k not in ("_id", "score")},
+                doc.page_content,
+                float(doc.metadata.get("score") or 0.0),
+            )
+            for doc in documents
+        ]
+        text = str(result.get("answer") or "").strip()
+        if not text:
+            raise ChatModelError("the chat model returned an empty answer")
+        standalone = str(result.get("standalone_question") or prompt)
+        message = AIMessage(
+            text,
+            additional_kwargs={
+                STATE_KEY: {
+                    "standalone_question": standalone,
+                    "product_ids": [hit.point_id for hit in hits],
+                }
+            },
+        )
+        return message, Answer(text, hits, "llm", standalone)
+
+    async def _retrieval_only(
+        self, prompt: str, messages: list[BaseMessage], *, fallback: bool
+    ) -> tuple[AIMessage, Answer]:
+        previous = None
+        for message in reversed(messages):
+            if message.type == "ai":
+                previous = retrieval_only.SearchState.from_dict(
+                    message.additional_kwargs.get(STATE_KEY)
+                )
+                break
+        if previous is None:
+            previous = _state_from_user_turns(messages)
+        result = await run_in_threadpool(
+            retrieval_only.answer, self.search, prompt, previous, self.settings.retrieval_k
+        )
+        text = result.text
+        if fallback:
+            what = self.chat_info.describe() if self.chat_info else "The chat model"
+            note = f"_{what} is unavailable right now; here are the closest catalog matches._"
+            text = f"{note}\n\n{text}"
+        message = AIMessage(text, additional_kwargs={STATE_KEY: result.state.to_dict()})
+        mode: Mode = "retrieval_only_fallback" if fallback else "retrieval_only"
+        return message, Answer(text, result.hits, mode)
+
+
+def _state_from_user_turns(messages: list[BaseMessage]) -> retrieval_only.SearchState | None:
+    """Earlier user turns as a search state (after LLM answers, which store no state)."""
+    turns = [str(m.content) for m in messages if m.type == "human"][-2:]
+    if not turns:
+        return None
+    return retrieval_only.SearchState(query_turns=turns)

@@ -1,0 +1,122 @@
+"""The conversational RAG chain (LangChain 1.x runnables, nothing deprecated).
+
+Three steps, as in the seed:
+
+1. **History-aware retrieval.** With chat history, the chat model rewrites the latest
+   message into a standalone question (``CONDENSE_PROMPT``); without history the
+   message is used as is. The standalone question goes to the catalog retriever. This is
+   what ``langchain_classic.chains.create_history_aware_retriever`` builds, composed
+   here from the same langchain-core runnables so the standalone question is kept.
+2. **Stuff-documents answer.** ``create_stuff_documents_chain`` puts every retrieved
+   product (one document per product) into ``ANSWER_PROMPT`` with the history and asks
+   the chat model for the answer.
+3. **Message history per session** is loaded and saved by the caller
+   (:mod:`myretail_rag.assistant`), so only the last ``HISTORY_MAX_TURNS`` turns go in.
+
+The output is a dict: ``input``, ``chat_history``, ``standalone_question``, ``context``
+(the documents) and ``answer``.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any
+
+from langchain_classic.chains.combine_documents import create_stuff_documents_chain
+from langchain_core.language_models import BaseChatModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import (
+    Runnable,
+    RunnableBranch,
+    RunnableConfig,
+    RunnableLambda,
+    RunnablePassthrough,
+)
+
+CONDENSE_SYSTEM = (
+    "Given the chat history and the latest user message, which may refer to earlier "
+    "messages, write one standalone shopping question that can be understood without the "
+    "history. Keep every product type, person, size, price limit and ordering the shopper "
+    "asked for. Do NOT answer it; only rewrite it, or return it unchanged."
+)
+CONDENSE_PROMPT = ChatPromptTemplate.from_messages(
+    [
+        ("system", CONDENSE_SYSTEM),
+        MessagesPlaceholder("chat_history"),
+        ("human", "{input}"),
+    ]
+)
+
+ANSWER_SYSTEM = (
+    "You are MyRetail's shopping assistant. Recommend products only from the catalog "
+    "products below; never invent products, prices or ratings. When the shopper asks for a "
+    "table, answer with a Markdown table (name, brand, price, rating and why it fits). If "
+    "nothing below fits, say so.\n\n"
+    "The shopper's request as a standalone question: {standalone_question}\n\n"
+    "Catalog products:\n{context}"
+)
+ANSWER_PROMPT = ChatPromptTemplate.from_messages(
+    [
+        ("system", ANSWER_SYSTEM),
+        MessagesPlaceholder("chat_history"),
+        ("human", "{input}"),
+    ]
+)
+DOCUMENT_PROMPT = PromptTemplate.from_template(
+    "- [{product_id}] {name} | brand {brand} | ${price} | rating {rating} | "
+    "{subcategory} for {gender} ({age_group})\n  {description}"
+)
+
+
+class ChatModelError(Exception):
+    """The chat model failed (down, refused, timed out)."""
+
+
+def guarded(model: BaseChatModel) -> Runnable[Any, Any]:
+    """``model`` with its failures raised as :class:`ChatModelError` (retrieval errors keep
+    their own types, so the caller can say which dependency failed)."""
+
+    def call(value: Any, config: RunnableConfig) -> Any:
+        try:
+            return model.invoke(value, config)
+        except Exception as exc:
+            raise ChatModelError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def acall(value: Any, config: RunnableConfig) -> Any:
+        try:
+            return await model.ainvoke(value, config)
+        except Exception as exc:
+            raise ChatModelError(f"{type(exc).__name__}: {exc}") from exc
+
+    return RunnableLambda(call, afunc=acall, name="chat_model")
+
+
+def _standalone_or_input(value: dict[str, Any]) -> str:
+    """The rewritten question, or the original one when the model returned nothing."""
+    rewritten = str(value.get("rewritten") or "").strip()
+    return rewritten or str(value["input"])
+
+
+def create_conversational_chain(
+    model: BaseChatModel, retriever: BaseRetriever, max_question_chars: int = 2000
+) -> Runnable[dict[str, Any], dict[str, Any]]:
+    """The history-aware retrieval chain with a stuff-documents answer."""
+    llm = guarded(model)
+    rewrite = (
+        RunnablePassthrough.assign(rewritten=CONDENSE_PROMPT | llm | StrOutputParser())
+        | RunnableLambda(_standalone_or_input)
+        | RunnableLambda(lambda text: text[:max_question_chars])
+    )
+    standalone_question = RunnableBranch(
+        (lambda value: not value.get("chat_history"), itemgetter("input")),
+        rewrite,
+    ).with_config(run_name="standalone_question")
+    answer = create_stuff_documents_chain(llm, ANSWER_PROMPT, document_prompt=DOCUMENT_PROMPT)
+    return (
+        RunnablePassthrough.assign(standalone_question=standalone_question)
+        .assign(context=itemgetter("standalone_question") | retriever)
+        .assign(answer=answer)
+        .with_config(run_name="conversational_rag")
+    )

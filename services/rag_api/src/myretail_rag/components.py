@@ -1,0 +1,182 @@
+"""The service's parts (vector store, embeddings, history, chat model) and their life cycle.
+
+Parts passed to ``create_app`` are used as they are (tests build the real thing small);
+missing ones are built from the settings when the app starts: the embedded Qdrant folder
+is opened, the history store connected, and the embedding model loaded in the background,
+so ``/healthz`` answers at once and ``/readyz`` turns ready when everything is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.concurrency import run_in_threadpool
+
+from myretail_common.errors import ServiceUnavailableError
+from myretail_rag.assistant import ShoppingAssistant
+from myretail_rag.chat_models import ChatModelInfo, chat_model_info, create_chat_model
+from myretail_rag.embeddings import EmbeddingModel, embedding_identity, load_embeddings
+from myretail_rag.history import HistoryStore, create_history
+from myretail_rag.retriever import CatalogSearch
+from myretail_rag.settings import RagSettings
+from myretail_rag.vector_store import CatalogStore
+
+logger = logging.getLogger(__name__)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.answers = Counter("rag_answers_total", "Answers by mode", ["mode"], registry=registry)
+        self.answer_seconds = Histogram(
+            "rag_answer_seconds",
+            "Time to answer /generate",
+            ["mode"],
+            registry=registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+        self.failures = Counter(
+            "rag_dependency_failures_total",
+            "Requests answered 503, by dependency",
+            ["dependency"],
+            registry=registry,
+        )
+        self.loads = Counter(
+            "rag_catalog_loads_total", "Catalog loads by outcome", ["outcome"], registry=registry
+        )
+        self.products = Gauge(
+            "rag_catalog_products", "Products in the live catalog", registry=registry
+        )
+
+
+class Components:
+    """Everything a request needs; built once per app."""
+
+    def __init__(
+        self,
+        settings: RagSettings,
+        *,
+        embeddings: EmbeddingModel | None,
+        vector_store: CatalogStore | None,
+        history: HistoryStore | None,
+        chat_model: BaseChatModel | None,
+        registry: CollectorRegistry,
+    ) -> None:
+        self.settings = settings
+        self.embeddings = embeddings
+        self.store = vector_store
+        self.history = history
+        self.chat_model = chat_model if chat_model is not None else create_chat_model(settings)
+        self.chat_info: ChatModelInfo | None = chat_model_info(settings)
+        if self.chat_model is not None and self.chat_info is None:
+            self.chat_info = ChatModelInfo("injected", type(self.chat_model).__name__, "in-process")
+        self.metrics = Metrics(registry)
+        self.search: CatalogSearch | None = None
+        self.assistant: ShoppingAssistant | None = None
+        self.load_lock = threading.Lock()
+        self.startup_error: str | None = None
+        self._owned: list[Any] = []
+        self._loader: asyncio.Task[None] | None = None
+        self.assemble()
+
+    def assemble(self) -> None:
+        """Build the search and the assistant once their parts exist."""
+        if self.assistant is not None:
+            return
+        if self.store is None or self.embeddings is None or self.history is None:
+            return
+        self.search = CatalogSearch(self.store, self.embeddings)
+        self.assistant = ShoppingAssistant(
+            self.settings, self.search, self.history, self.chat_model, self.chat_info
+        )
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.store is None:
+            identity = (
+                self.embeddings.identity
+                if self.embeddings is not None
+                else embedding_identity(self.settings)
+            )
+            self.store = await run_in_threadpool(
+                CatalogStore.from_settings, self.settings, identity
+            )
+            self._owned.append(self.store)
+        if self.history is None:
+            self.history = await run_in_threadpool(
+                create_history, self.settings.history_url, self.settings.history_ttl_seconds
+            )
+            self._owned.append(self.history)
+        if self.embeddings is None:
+            self._loader = asyncio.create_task(self._load_embeddings())
+        self.assemble()
+
+    async def _load_embeddings(self) -> None:
+        try:
+            self.embeddings = await asyncio.to_thread(load_embeddings, self.settings)
+            self.assemble()
+        except Exception as exc:
+            self.startup_error = str(exc)
+            logger.error("embedding model failed to load", extra={"reason": str(exc)})
+
+    async def stop(self) -> None:
+        if self._loader is not None and not self._loader.done():
+            self._loader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._loader
+        for part in reversed(self._owned):
+            with contextlib.suppress(Exception):
+                part.close()
+        self._owned.clear()
+
+    # -- request helpers -------------------------------------------------------------------
+
+    def require_assistant(self) -> ShoppingAssistant:
+        if self.assistant is None:
+            raise self._not_ready()
+        return self.assistant
+
+    def require_loader(self) -> tuple[CatalogStore, EmbeddingModel]:
+        if self.store is None or self.embeddings is None:
+            raise self._not_ready()
+        return self.store, self.embeddings
+
+    def _not_ready(self) -> ServiceUnavailableError:
+        if self.startup_error:
+            return ServiceUnavailableError("embedding model", self.startup_error, 60)
+        if self.embeddings is None:
+            return ServiceUnavailableError("embedding model", "still loading", 10)
+        return ServiceUnavailableError("service", "still starting", 5)
+
+    # -- readiness checks (each raises with a reason, or returns) ---------------------------
+
+    async def check_vector_store(self) -> None:
+        if self.store is None:
+            raise RuntimeError("not opened yet")
+        store = self.store
+
+        def check() -> None:
+            store.check_compatible()
+            count = store.count()
+            self.metrics.products.set(count)
+            if count == 0:
+                raise RuntimeError(f"collection {store.alias!r} is empty: load the catalog")
+
+        await run_in_threadpool(check)
+
+    async def check_embeddings(self) -> None:
+        if self.startup_error:
+            raise RuntimeError(self.startup_error)
+        if self.embeddings is None:
+            raise RuntimeError("loading")
+
+    async def check_history(self) -> None:
+        if self.history is None:
+            raise RuntimeError("not opened yet")
+        await run_in_threadpool(self.history.ping)
