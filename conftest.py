@@ -12,4 +12,4 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # Session fixtures shared across suites: SeaweedFS (S3) and the tiny model with a real
 # adapter published by the fine-tune code (built once per run, used by every service).
-pytest_plugins = ["myretail_common.testing.fixtures", "myretail_finetune.testing"]
+pytest_plugins = ["myretail_testkit.plugin"]

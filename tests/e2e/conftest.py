@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from myretail_common.ports import free_port
-from myretail_ui.testing.browser import chromium_available, launch_chromium
+from myretail_testkit.browser import chromium_available, launch_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scripts" / "demo.py"

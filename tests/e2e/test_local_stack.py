@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from myretail_ui.testing.browser import ChatPage, screenshots
+from myretail_testkit.browser import ChatPage, screenshots
 
 pytestmark = [
     pytest.mark.slow,

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from myretail_common.testing.servers import LiveServer
-from myretail_ui.testing.backends import BackendState, inference_app, rag_app
+from myretail_testkit.servers import LiveServer
+from myretail_testkit.ui_backends import BackendState, inference_app, rag_app
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from myretail_common.testing.servers import LiveServer
+from myretail_testkit.servers import LiveServer
 from myretail_ui.app import create_app
 from myretail_ui.settings import UISettings
 

@@ -12,11 +12,11 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from myretail_common.ports import free_port
-from myretail_common.testing.servers import LiveServer
+from myretail_testkit.browser import ChatPage, chromium_available, launch_chromium, screenshots
+from myretail_testkit.servers import LiveServer
+from myretail_testkit.ui_backends import LOYALTY_ANSWER, BackendState, rag_app
 from myretail_ui.app import create_app
 from myretail_ui.settings import UISettings
-from myretail_ui.testing.backends import LOYALTY_ANSWER, BackendState, rag_app
-from myretail_ui.testing.browser import ChatPage, chromium_available, launch_chromium, screenshots
 
 pytestmark = [
     pytest.mark.browser,

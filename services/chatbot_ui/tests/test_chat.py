@@ -6,7 +6,8 @@ import asyncio
 from typing import Any
 
 from myretail_common.ports import free_port
-from myretail_common.testing.servers import LiveServer
+from myretail_testkit.servers import LiveServer
+from myretail_testkit.ui_backends import LOYALTY_ANSWER, BackendState
 from myretail_ui.clients import (
     LOYALTY,
     SHOPPING,
@@ -15,7 +16,6 @@ from myretail_ui.clients import (
     Source,
     make_http_client,
 )
-from myretail_ui.testing.backends import LOYALTY_ANSWER, BackendState
 from myretail_ui.ui import ERROR_PREFIX, PENDING, ChatHandlers, format_sources, new_session_id
 
 Update = tuple[str, list[dict[str, Any]], str]

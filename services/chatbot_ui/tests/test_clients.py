@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from myretail_common.ports import free_port
-from myretail_common.testing.servers import LiveServer
+from myretail_testkit.servers import LiveServer
+from myretail_testkit.ui_backends import LOYALTY_ANSWER, PRODUCTS, BackendState, inference_app
 from myretail_ui.clients import (
     BackendError,
     LoyaltyAssistant,
@@ -18,7 +19,6 @@ from myretail_ui.clients import (
     make_http_client,
     normalise_endpoint,
 )
-from myretail_ui.testing.backends import LOYALTY_ANSWER, PRODUCTS, BackendState, inference_app
 
 
 def http(timeout: float = 5.0) -> httpx.AsyncClient:

@@ -1,6 +1,6 @@
 """Fixtures of the fine-tune suite.
 
-The shared ones (``tiny_base``, ``published_adapter``) live in ``myretail_finetune.testing``,
+The shared ones (``tiny_base``, ``published_adapter``) live in ``myretail_testkit.plugin``,
 registered as a plugin by the repository's conftest.py.
 """
 
@@ -59,6 +59,6 @@ def restore_logging() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def project_root() -> Path:
-    from myretail_finetune.testing import project_root as find
+    from myretail_testkit.models import project_root as find
 
     return find()

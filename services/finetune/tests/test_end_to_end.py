@@ -21,7 +21,7 @@ from myretail_finetune.config import FinetuneSettings
 from myretail_finetune.data import contains_facts, key_facts
 from myretail_finetune.errors import TagExistsError
 from myretail_finetune.job import JobResult, run_job
-from myretail_finetune.testing import torch_threads
+from myretail_testkit.models import torch_threads
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from myretail_finetune.testing import PublishedAdapter
+from myretail_testkit.models import PublishedAdapter
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ import yaml
 from myretail_finetune.config import FinetuneSettings
 from myretail_finetune.errors import ExitCode
 from myretail_finetune.job import run_job
-from myretail_finetune.testing import torch_threads
+from myretail_testkit.models import torch_threads
 
 pytestmark = pytest.mark.slow
 

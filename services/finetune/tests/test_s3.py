@@ -12,10 +12,10 @@ import pytest
 
 from myretail_common.model_store import ModelStore
 from myretail_common.storage import Storage
-from myretail_common.testing.seaweedfs import SeaweedFS
 from myretail_finetune.config import FinetuneSettings
 from myretail_finetune.job import run_job
-from myretail_finetune.testing import torch_threads
+from myretail_testkit.models import torch_threads
+from myretail_testkit.seaweedfs import SeaweedFS
 
 pytestmark = pytest.mark.slow
 

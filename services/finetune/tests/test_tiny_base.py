@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from myretail_finetune.cli import main
-from myretail_finetune.testing import torch_threads
+from myretail_testkit.models import torch_threads
 
 FILES = ("model.safetensors", "tokenizer.json", "config.json", "myretail_tiny_base.json")
 

@@ -1,6 +1,6 @@
 """Fixtures: the real adapter published by the fine-tune code, loaded once, served live.
 
-``published_adapter`` (from ``myretail_finetune.testing``, registered by the repository's
+``published_adapter`` (from ``myretail_testkit.plugin``, registered by the repository's
 conftest.py) is a LoRA
 adapter trained on the tiny base by the real fine-tune Job and published to a ``file://``
 model store. The model is loaded once per session through the service's own loader;
@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from myretail_common.testing.servers import LiveServer
 from myretail_inference.engine import BatchingEngine
 from myretail_inference.loader import LoadedModel, load_model
 from myretail_inference.settings import InferenceSettings
-from myretail_inference.testing import make_settings, serve_engine, start_engine
+from myretail_testkit.inference import make_settings, serve_engine, start_engine
+from myretail_testkit.servers import LiveServer
 
 
 @pytest.fixture(scope="session")

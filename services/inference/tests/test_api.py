@@ -18,9 +18,9 @@ import torch
 from langchain_openai import ChatOpenAI
 
 from myretail_common.prompt import build_prompt, extract_answer
-from myretail_common.testing.servers import LiveServer
 from myretail_inference.engine import BatchingEngine
 from myretail_inference.loader import LoadedModel
+from myretail_testkit.servers import LiveServer
 
 pytestmark = pytest.mark.slow
 

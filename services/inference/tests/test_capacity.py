@@ -16,11 +16,11 @@ import httpx
 import openai
 import pytest
 
-from myretail_common.testing.servers import LiveServer
 from myretail_inference.engine import BatchingEngine
 from myretail_inference.loader import LoadedModel
 from myretail_inference.settings import InferenceSettings
-from myretail_inference.testing import serve_engine, start_engine
+from myretail_testkit.inference import serve_engine, start_engine
+from myretail_testkit.servers import LiveServer
 
 pytestmark = pytest.mark.slow
 

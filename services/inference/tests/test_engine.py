@@ -13,7 +13,7 @@ from myretail_common.prompt import STOP_SEQUENCES, build_prompt
 from myretail_inference.engine import BatchingEngine, visible_text
 from myretail_inference.engine_api import Finished, SamplingParams, TextDelta
 from myretail_inference.loader import LoadedModel
-from myretail_inference.testing import start_engine
+from myretail_testkit.inference import start_engine
 
 
 def test_visible_text_holds_back_possible_stop_sequences() -> None:

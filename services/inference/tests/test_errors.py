@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from myretail_common.testing.servers import LiveServer
+from myretail_testkit.servers import LiveServer
 
 pytestmark = pytest.mark.slow
 

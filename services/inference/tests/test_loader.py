@@ -23,7 +23,7 @@ from myretail_common.storage import Storage
 from myretail_inference.cli import main
 from myretail_inference.loader import LoadedModel, ModelLoadError, load_model
 from myretail_inference.settings import InferenceSettings
-from myretail_inference.testing import make_settings
+from myretail_testkit.inference import make_settings
 
 pytestmark = pytest.mark.slow
 

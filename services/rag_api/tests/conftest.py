@@ -19,9 +19,9 @@ from myretail_rag.embeddings import EmbeddingModel, load_embeddings
 from myretail_rag.history import HistoryStore, SQLiteHistory
 from myretail_rag.ingest import load_products
 from myretail_rag.settings import RagSettings
-from myretail_rag.testing import make_settings
-from myretail_rag.testing.redis_server import RedisServer
 from myretail_rag.vector_store import CatalogStore
+from myretail_testkit.rag import make_settings
+from myretail_testkit.redis_server import RedisServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # As the console scripts do (effective when nothing imported torch before this file).

@@ -8,8 +8,8 @@ import time
 from fastapi.testclient import TestClient
 
 from myretail_rag.app import create_app
-from myretail_rag.testing import SEED_QUESTION
 from myretail_rag.vector_store import CatalogStore
+from myretail_testkit.rag import SEED_QUESTION
 
 
 def test_parts_come_from_the_settings_and_the_model_loads_in_the_background(

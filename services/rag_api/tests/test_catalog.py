@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from myretail_rag.catalog import CatalogValidationError, facets, parse_catalog, point_id
-from myretail_rag.testing import HEADER, MINI_ROWS, small_csv
+from myretail_testkit.rag import HEADER, MINI_ROWS, small_csv
 
 
 def test_the_sample_catalog_parses_into_one_document_per_product(catalog_products):

@@ -7,8 +7,8 @@ import socket
 import pytest
 
 from myretail_rag import cli
-from myretail_rag.testing import MINI_ROWS, small_csv
 from myretail_rag.vector_store import CatalogStore
+from myretail_testkit.rag import MINI_ROWS, small_csv
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_load_a_csv_file(catalog_env, capsys, embedding_model):
     assert "embedded and wrote 4/4 products (100%" in captured.err
     # Loading the same file again replaces, never duplicates.
     assert cli.catalog_main(["load", f"file://{path}"]) == 0
-    from myretail_rag.testing import make_settings
+    from myretail_testkit.rag import make_settings
 
     settings = make_settings(catalog_env)
     store = CatalogStore.from_settings(settings, embedding_model.identity)
@@ -52,7 +52,7 @@ def test_load_errors_have_exit_code_2_and_row_numbers(catalog_env, capsys):
 
 
 def test_an_embedded_folder_in_use_is_a_clear_error(catalog_env, capsys, embedding_model):
-    from myretail_rag.testing import make_settings
+    from myretail_testkit.rag import make_settings
 
     settings = make_settings(catalog_env)
     holder = CatalogStore.from_settings(settings, embedding_model.identity)

@@ -2,7 +2,7 @@
 
 Every dependency here is real and really down: a closed port, a socket that never
 answers, a stopped server. "Qdrant comes back" is the Qdrant REST stand-in
-(:mod:`myretail_rag.testing.qdrant_gateway`) starting on the port the service points at,
+(:mod:`myretail_testkit.qdrant_gateway`) starting on the port the service points at,
 because no Qdrant server can be installed on this machine.
 """
 
@@ -17,13 +17,13 @@ import pytest
 from qdrant_client import QdrantClient
 
 from myretail_common.ports import free_port
-from myretail_common.testing.servers import LiveServer
 from myretail_rag.chat_models import create_chat_model
 from myretail_rag.embeddings import EmbeddingIdentity
 from myretail_rag.history import RedisHistory
-from myretail_rag.testing import SEED_QUESTION, make_settings
-from myretail_rag.testing.qdrant_gateway import QdrantGateway
 from myretail_rag.vector_store import CatalogStore
+from myretail_testkit.qdrant_gateway import QdrantGateway
+from myretail_testkit.rag import SEED_QUESTION, make_settings
+from myretail_testkit.servers import LiveServer
 
 
 def error_of(response) -> dict:

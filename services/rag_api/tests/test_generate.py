@@ -6,7 +6,7 @@ import re
 import uuid
 
 from myretail_rag.history import RedisHistory, SQLiteHistory
-from myretail_rag.testing import SEED_QUESTION, SORT_QUESTION
+from myretail_testkit.rag import SEED_QUESTION, SORT_QUESTION
 
 
 def table_rows(markdown: str) -> list[list[str]]:

@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from myretail_common.testing.servers import LiveServer
 from myretail_rag.chain import CONDENSE_SYSTEM
-from myretail_rag.testing import SEED_QUESTION, SORT_QUESTION
+from myretail_testkit.rag import SEED_QUESTION, SORT_QUESTION
+from myretail_testkit.servers import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ class RecordingProxy:
 
 @pytest.fixture(scope="module")
 def inference_url(published_adapter: Any, tmp_path_factory) -> Iterator[str]:
-    from myretail_inference.testing import serve_published
+    from myretail_testkit.inference import serve_published
 
     cache = tmp_path_factory.mktemp("inference-cache")
     with serve_published(published_adapter, cache, default_max_new_tokens=24) as (live, _):

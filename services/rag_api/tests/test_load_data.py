@@ -13,9 +13,9 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from myretail_common.ports import free_port
-from myretail_common.testing.servers import LiveServer
 from myretail_rag.embeddings import EmbeddingModel
-from myretail_rag.testing import MINI_ROWS, SEED_QUESTION, small_csv
+from myretail_testkit.rag import MINI_ROWS, SEED_QUESTION, small_csv
+from myretail_testkit.servers import LiveServer
 
 
 class CatalogServer:

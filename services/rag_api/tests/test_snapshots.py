@@ -16,7 +16,6 @@ import pytest
 from qdrant_client import QdrantClient
 
 from myretail_common.ports import free_port
-from myretail_common.testing.servers import LiveServer
 from myretail_rag.cli import catalog_main
 from myretail_rag.embeddings import EmbeddingIdentity
 from myretail_rag.ingest import load_products
@@ -28,9 +27,10 @@ from myretail_rag.snapshots import (
     export_snapshot,
     restore_snapshot,
 )
-from myretail_rag.testing import make_settings
-from myretail_rag.testing.qdrant_gateway import QdrantGateway
 from myretail_rag.vector_store import CatalogStore, EmbeddingMismatchError
+from myretail_testkit.qdrant_gateway import QdrantGateway
+from myretail_testkit.rag import make_settings
+from myretail_testkit.servers import LiveServer
 
 QUERIES = [
     ("walking shoes for a 60 year old man", Constraints()),
@@ -99,7 +99,7 @@ def test_restore_replaces_another_catalog_exactly(exported, tmp_path, embedding_
     target = CatalogStore.from_settings(settings, embedding_model.identity)
     try:
         from myretail_rag.catalog import parse_catalog
-        from myretail_rag.testing import MINI_ROWS, small_csv
+        from myretail_testkit.rag import MINI_ROWS, small_csv
 
         products = parse_catalog(small_csv(MINI_ROWS))
         load_products(products, target, embedding_model, source="mini.csv")

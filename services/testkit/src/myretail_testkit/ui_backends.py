@@ -4,7 +4,7 @@
 ``{"response", "session_id", "sources"}``), ``inference_app`` like the inference service
 (``/generate`` and OpenAI-compatible ``/v1/chat/completions`` streaming). A shared
 :class:`BackendState` records requests and makes them slow or failing on demand. Run
-them with ``myretail_common.testing.servers.LiveServer``.
+them with ``myretail_testkit.servers.LiveServer``.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
-"""pytest fixtures other suites use: the tiny base model and a really fine-tuned adapter.
+"""The tiny base model and a really fine-tuned, published adapter, for tests and benches.
 
-Register from a conftest with ``pytest_plugins = ["myretail_finetune.testing"]``.
-
-* ``tiny_base`` (session) — a folder built by :func:`build_tiny_base`, loadable with
-  ``AutoModelForCausalLM.from_pretrained`` / ``AutoTokenizer.from_pretrained``.
-* ``published_adapter`` (session) — runs the real fine-tune Job (LoRA, a few dozen steps)
-  on ``data/loyalty_qa_train.jsonl`` and publishes it to a ``file://`` model store in a
-  temporary folder; returns a :class:`PublishedAdapter`.
+:func:`fine_tune_for_tests` runs the real fine-tune Job (LoRA, a few dozen steps) on
+``data/loyalty_qa_train.jsonl`` and publishes to a ``file://`` model store; the session
+fixtures ``tiny_base`` and ``published_adapter`` in :mod:`myretail_testkit.plugin` build
+both once per test run.
 """
 
 from __future__ import annotations
@@ -16,8 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 FIXTURE_MODEL_NAME = "loyalty-assistant"
 FIXTURE_TAG = "v1"
@@ -96,22 +91,3 @@ def fine_tune_for_tests(
         tag_path=store / result.model_name / result.tag,
         manifest=result.manifest,
     )
-
-
-@pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny Llama-architecture base model, built once per test session."""
-    from myretail_finetune.tiny_base import build_tiny_base
-
-    with torch_threads(1):
-        return build_tiny_base(
-            tmp_path_factory.mktemp("tiny-base") / "model", project_root=project_root()
-        )
-
-
-@pytest.fixture(scope="session")
-def published_adapter(
-    tiny_base: Path, tmp_path_factory: pytest.TempPathFactory
-) -> PublishedAdapter:
-    """A LoRA adapter fine-tuned by the real Job and published to a file:// store."""
-    return fine_tune_for_tests(tiny_base, tmp_path_factory.mktemp("published-adapter"))

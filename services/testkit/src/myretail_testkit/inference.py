@@ -1,7 +1,7 @@
 """Helpers for tests that serve a real model over loopback (this suite and others').
 
 ``serve_published(published, cache_dir)`` loads a published tag (an object with
-``store_uri``, ``model_name`` and ``tag``, like ``myretail_finetune.testing``'s
+``store_uri``, ``model_name`` and ``tag``, like ``myretail_testkit.models``'s
 ``published_adapter``) and serves it on a free loopback port::
 
     with serve_published(published_adapter, tmp_path) as (server, engine):
@@ -17,11 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from myretail_common.testing.servers import LiveServer
 from myretail_inference.app import create_app
 from myretail_inference.engine import BatchingEngine
 from myretail_inference.loader import LoadedModel, load_model
 from myretail_inference.settings import InferenceSettings
+from myretail_testkit.servers import LiveServer
 
 
 def make_settings(published: Any, cache_dir: Path, **overrides: Any) -> InferenceSettings:
