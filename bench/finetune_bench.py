@@ -111,11 +111,11 @@ def main() -> None:
         child(args)
         return
 
-    from myretail_finetune.tiny_base import build_tiny_base
+    from myretail_testkit.models import build_project_tiny_base
 
     with tempfile.TemporaryDirectory(prefix="finetune-bench-") as work:
         started = time.monotonic()
-        build_tiny_base(Path(work) / "tiny-base", project_root=ROOT)
+        build_project_tiny_base(Path(work) / "tiny-base")
         print(f"tiny base built in {time.monotonic() - started:.1f}s")
         results = {}
         for method in METHODS:

@@ -146,10 +146,10 @@ def publish_tiny_model() -> str:
     store_uri = (BENCH_DIR / "store").as_uri()
     store = ModelStore(Storage(store_uri))
     if not store.has_tag(MODEL_NAME, MODEL_TAG):
-        from myretail_finetune.tiny_base import build_tiny_base
+        from myretail_testkit.models import build_project_tiny_base
 
         print("building the tiny base model (once, into var/bench) ...", file=sys.stderr)
-        base = build_tiny_base(BENCH_DIR / "tiny-base", project_root=ROOT)
+        base = build_project_tiny_base(BENCH_DIR / "tiny-base")
         store.publish(base, MODEL_NAME, MODEL_TAG, {"method": "full", "base_model": str(base)})
     return store_uri
 

@@ -61,7 +61,9 @@ cp data/loyalty_qa_train.jsonl data/loyalty_qa_val.jsonl "$STORE/datasets/"
 as_me=(--rm --user "$(id -u):$(id -g)" -e HOME=/tmp -e HF_HOME=/tmp/hf -e MODEL_STORE_URI=file:///store
   -v "$PWD:/repo:ro" -v "$STORE:/store")
 docker run "${as_me[@]}" "myretail/finetune:$VERSION" \
-  make-tiny-base --out /store/base/tiny-llama --project-root /repo
+  make-tiny-base --out /store/base/tiny-llama --catalog /repo/data/catalog.csv \
+  --policy /repo/docs/myelite-program.md --qa /repo/data/loyalty_qa_train.jsonl \
+  --qa /repo/data/loyalty_qa_val.jsonl
 docker run "${as_me[@]}" "myretail/finetune:$VERSION" train \
   --base-model /store/base/tiny-llama --profile cpu --model-name loyalty-assistant --model-tag tiny \
   --train-dataset-file /store/datasets/loyalty_qa_train.jsonl \

@@ -55,6 +55,7 @@ MODEL_NAME = "loyalty-assistant"
 CATALOG = Path("data/catalog.csv")
 TRAIN_FILE = Path("data/loyalty_qa_train.jsonl")
 EVAL_FILE = Path("data/loyalty_qa_val.jsonl")
+POLICY = Path("docs/myelite-program.md")
 SEED_QUESTION = "Please suggest walking shoes for a 60 year old man, in a table format"
 
 # Settings of myretail-finetune that change the trained adapter: part of its tag.
@@ -332,8 +333,21 @@ class Stack:
         started = time.monotonic()
         self._run(
             "tiny-base",
-            [self._bin("myretail-finetune"), "make-tiny-base", "--out", str(config.tiny_base)],
-            self._env(MYRETAIL_PROJECT_ROOT=str(config.root)),
+            [
+                self._bin("myretail-finetune"),
+                "make-tiny-base",
+                "--out",
+                str(config.tiny_base),
+                "--catalog",
+                str(config.root / CATALOG),
+                "--policy",
+                str(config.root / POLICY),
+                "--qa",
+                str(config.root / TRAIN_FILE),
+                "--qa",
+                str(config.root / EVAL_FILE),
+            ],
+            self._env(),
         )
         self._write_stamp("tiny-base", {"path": str(config.tiny_base)})
         self.progress.detail(

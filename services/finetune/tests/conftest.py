@@ -59,6 +59,6 @@ def restore_logging() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def project_root() -> Path:
-    from myretail_testkit.models import project_root as find
+    from myretail_testkit.project_files import REPO_ROOT
 
-    return find()
+    return REPO_ROOT

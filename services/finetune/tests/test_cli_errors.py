@@ -189,3 +189,15 @@ def test_make_tiny_base_refuses_a_foreign_folder(
     assert status == ExitCode.CONFIG
     assert "not a tiny base" in error_line(err)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_make_tiny_base_refuses_a_missing_input_file(
+    restore_logging: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-catalog.csv"
+    status, err = run(
+        capsys, "make-tiny-base", "--out", str(tmp_path / "base"), "--catalog", str(missing)
+    )
+    assert status == ExitCode.CONFIG
+    assert "input file not found" in error_line(err) and str(missing) in error_line(err)
+    assert not (tmp_path / "base").exists()

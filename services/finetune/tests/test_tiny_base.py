@@ -10,6 +10,7 @@ import pytest
 
 from myretail_finetune.cli import main
 from myretail_testkit.models import torch_threads
+from myretail_testkit.project_files import tiny_base_args
 
 FILES = ("model.safetensors", "tokenizer.json", "config.json", "myretail_tiny_base.json")
 
@@ -19,7 +20,7 @@ def digests(folder: Path) -> dict[str, str]:
 
 
 def test_same_inputs_same_bytes(
-    restore_logging: None, project_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    restore_logging: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with torch_threads(1):
         for name in ("a", "b"):
@@ -30,15 +31,14 @@ def test_same_inputs_same_bytes(
                     str(tmp_path / name),
                     "--pretrain-steps",
                     "2",
-                    "--project-root",
-                    str(project_root),
+                    *tiny_base_args(),
                 ]
             )
             assert code == 0
     assert "tiny base written to" in capsys.readouterr().out
     assert digests(tmp_path / "a") == digests(tmp_path / "b")
     provenance = json.loads((tmp_path / "a" / "myretail_tiny_base.json").read_text())
-    assert {"data/catalog.csv", "docs/myelite-program.md", "data/loyalty_qa_train.jsonl"} <= set(
+    assert {"catalog.csv", "myelite-program.md", "loyalty_qa_train.jsonl"} <= set(
         provenance["sources"]
     )
     # Rebuilding over an existing tiny base replaces it.
@@ -51,8 +51,7 @@ def test_same_inputs_same_bytes(
                     str(tmp_path / "a"),
                     "--pretrain-steps",
                     "0",
-                    "--project-root",
-                    str(project_root),
+                    *tiny_base_args(),
                 ]
             )
             == 0
@@ -67,10 +66,8 @@ def test_builds_from_built_in_text_without_project_data(tmp_path: Path) -> None:
 
     from myretail_finetune.tiny_base import build_tiny_base
 
-    empty = tmp_path / "empty-project"
-    empty.mkdir()
     with torch_threads(1):
-        folder = build_tiny_base(tmp_path / "base", pretrain_steps=1, project_root=empty)
+        folder = build_tiny_base(tmp_path / "base", pretrain_steps=1)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder)
     assert tokenizer.eos_token == "</s>" and tokenizer.pad_token == "<pad>"

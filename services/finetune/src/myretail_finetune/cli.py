@@ -1,7 +1,8 @@
 """The ``myretail-finetune`` command (also ``python -m myretail_finetune``).
 
 ``myretail-finetune [train] [--config FILE] [flags]`` runs the Job; ``myretail-finetune
-make-tiny-base --out DIR`` builds the tiny local base model. User mistakes print
+make-tiny-base --out DIR --catalog CSV --policy MD --qa JSONL...`` builds the tiny local
+base model from the files it is given. User mistakes print
 ``error: <message>`` to stderr and exit with a distinct code (see :mod:`.errors`).
 """
 
@@ -58,11 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     tiny.add_argument("--out", required=True, type=Path, help="folder to write")
     tiny.add_argument("--seed", type=int, default=0)
     tiny.add_argument("--pretrain-steps", type=int, default=None)
+    tiny.add_argument("--catalog", type=Path, help="catalog CSV (tokenizer and pre-training)")
+    tiny.add_argument("--policy", type=Path, help="MyElite policy (tokenizer and pre-training)")
     tiny.add_argument(
-        "--project-root",
+        "--qa",
+        dest="qa_files",
         type=Path,
-        default=None,
-        help="folder holding data/ and docs/ (default: found from the current folder)",
+        action="append",
+        default=[],
+        help="loyalty Q/A JSONL for the tokenizer (repeatable)",
     )
     return parser
 
@@ -77,18 +82,21 @@ def _configure_logging(level: str = "INFO", fmt: str = "text") -> None:
 
 def _make_tiny_base(args: argparse.Namespace) -> int:
     from myretail_common.settings import CommonSettings
-    from myretail_finetune.tiny_base import DEFAULT_PRETRAIN_STEPS, build_tiny_base
+    from myretail_finetune.tiny_base import (
+        DEFAULT_PRETRAIN_STEPS,
+        TinyBaseInputs,
+        build_tiny_base,
+    )
 
     common = CommonSettings()
     _configure_logging(common.log_level, common.log_format)
     steps = DEFAULT_PRETRAIN_STEPS if args.pretrain_steps is None else args.pretrain_steps
     if steps < 0:
         raise _usage("--pretrain-steps must be 0 or more")
+    inputs = TinyBaseInputs(args.catalog, args.policy, tuple(args.qa_files))
     try:
-        path = build_tiny_base(
-            args.out, seed=args.seed, pretrain_steps=steps, project_root=args.project_root
-        )
-    except FileExistsError as exc:
+        path = build_tiny_base(args.out, seed=args.seed, pretrain_steps=steps, inputs=inputs)
+    except (FileExistsError, FileNotFoundError) as exc:
         raise _usage(str(exc)) from exc
     print(f"tiny base written to {path}")
     return ExitCode.OK

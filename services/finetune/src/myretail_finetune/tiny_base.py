@@ -14,7 +14,6 @@ import csv
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 import uuid
@@ -30,8 +29,8 @@ SPECIAL_TOKENS = {"unk": "<unk>", "bos": "<s>", "eos": "</s>", "pad": "<pad>"}
 DEFAULT_PRETRAIN_STEPS = 30
 DEFAULT_VOCAB_SIZE = 2048
 
-# Text used when the project's data files are not found (e.g. a bare install), so the
-# command still produces a working model; the real build uses the files below.
+# Text used when no input files are named (e.g. a bare install), so the command still
+# produces a working model; the real build learns from the project's data files.
 _FALLBACK_TEXT = """MyElite is the free loyalty program of MyRetail, the online retailer.
 MyElite has four tiers: Member, Silver, Gold and Platinum. Members earn points on every
 purchase and redeem them for rewards. Silver, Gold and Platinum members get cashback,
@@ -58,19 +57,24 @@ class TinyBaseSpec:
     embedding_init_std: float | None = 0.0625
 
 
-def find_project_root(start: Path | None = None) -> Path | None:
-    """The nearest folder (from ``start``, the cwd, then this file) holding ``data/``."""
-    env_root = os.environ.get("MYRETAIL_PROJECT_ROOT")
-    candidates = [Path(env_root)] if env_root else []
-    candidates += [start or Path.cwd(), Path(__file__).resolve()]
-    for candidate in candidates:
-        for folder in [candidate, *candidate.parents]:
-            if (folder / "data").is_dir() and (
-                (folder / "docs" / "myelite-program.md").is_file()
-                or any((folder / "data").glob("loyalty_qa_*.jsonl"))
-            ):
-                return folder
-    return None
+@dataclass(frozen=True)
+class TinyBaseInputs:
+    """The files the tokenizer and the pre-training pass learn from, named explicitly.
+
+    ``catalog`` is a catalog CSV, ``policy`` the MyElite policy (Markdown), ``qa_files`` the
+    loyalty Q/A JSONL files (tokenizer only). Every field is optional; with none the model
+    is built from a short built-in text, so the command also works from a bare install.
+    """
+
+    catalog: Path | None = None
+    policy: Path | None = None
+    qa_files: tuple[Path, ...] = ()
+
+    def files(self) -> list[Path]:
+        return [path for path in (self.catalog, self.policy, *self.qa_files) if path]
+
+    def missing(self) -> list[Path]:
+        return [path for path in self.files() if not Path(path).is_file()]
 
 
 @dataclass(frozen=True)
@@ -106,33 +110,27 @@ def _qa_texts(path: Path) -> list[str]:
     return texts
 
 
-def collect_project_texts(root: Path | None) -> ProjectTexts:
-    """Read the catalog, loyalty Q/A files and policy under ``root`` (whatever exists)."""
+def collect_texts(inputs: TinyBaseInputs) -> ProjectTexts:
+    """Read the named catalog, policy and loyalty Q/A files."""
     tokenizer_texts: list[str] = []
     pretrain_texts: list[str] = []
     sources: list[Path] = []
-    if root is not None:
-        catalog = root / "data" / "catalog.csv"
-        if catalog.is_file():
-            rows = _catalog_texts(catalog)
-            tokenizer_texts += rows
-            pretrain_texts += rows
-            sources.append(catalog)
-        policy = root / "docs" / "myelite-program.md"
-        if policy.is_file():
-            text = policy.read_text(encoding="utf-8")
-            paragraphs = [part.strip() for part in text.split("\n\n") if part.strip()]
-            tokenizer_texts += paragraphs
-            pretrain_texts += paragraphs
-            sources.append(policy)
-        for qa_file in sorted((root / "data").glob("loyalty_qa_*.jsonl")):
-            tokenizer_texts += _qa_texts(qa_file)
-            sources.append(qa_file)
+    if inputs.catalog is not None:
+        rows = _catalog_texts(inputs.catalog)
+        tokenizer_texts += rows
+        pretrain_texts += rows
+        sources.append(inputs.catalog)
+    if inputs.policy is not None:
+        text = inputs.policy.read_text(encoding="utf-8")
+        paragraphs = [part.strip() for part in text.split("\n\n") if part.strip()]
+        tokenizer_texts += paragraphs
+        pretrain_texts += paragraphs
+        sources.append(inputs.policy)
+    for qa_file in inputs.qa_files:
+        tokenizer_texts += _qa_texts(qa_file)
+        sources.append(qa_file)
     if not pretrain_texts:
-        logger.warning(
-            "project data not found; building the tiny base from built-in text",
-            extra={"root": str(root) if root else None},
-        )
+        logger.warning("no catalog or policy given; building the tiny base from built-in text")
         tokenizer_texts.append(_FALLBACK_TEXT)
         pretrain_texts.append(_FALLBACK_TEXT)
     return ProjectTexts(tokenizer_texts, pretrain_texts, sources)
@@ -255,25 +253,27 @@ def build_tiny_base(
     *,
     seed: int = 0,
     pretrain_steps: int = DEFAULT_PRETRAIN_STEPS,
-    project_root: Path | None = None,
+    inputs: TinyBaseInputs | None = None,
     spec: TinyBaseSpec | None = None,
 ) -> Path:
     """Build the tiny base model and tokenizer into ``out_dir`` and return it.
 
     The folder is assembled next to ``out_dir`` and renamed into place, so it is never
     seen half-written. An existing tiny base at ``out_dir`` is replaced; any other
-    non-empty folder is refused.
+    non-empty folder is refused, and so is an input file that does not exist.
     """
     import torch
     from transformers import set_seed
 
     spec = spec or TinyBaseSpec()
+    inputs = inputs or TinyBaseInputs()
+    if missing := inputs.missing():
+        raise FileNotFoundError(f"input file not found: {', '.join(map(str, missing))}")
     out_dir = Path(out_dir).resolve()
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / PROVENANCE_NAME).exists():
         raise FileExistsError(f"{out_dir} is not empty and is not a tiny base: refusing to replace")
     started = time.monotonic()
-    root = project_root or find_project_root()
-    texts = collect_project_texts(root)
+    texts = collect_texts(inputs)
     set_seed(seed)
     tokenizer = train_tokenizer(texts.tokenizer_texts, spec.vocab_size)
     with torch.random.fork_rng(devices=[]):
@@ -293,10 +293,8 @@ def build_tiny_base(
             "pretrain_final_loss": final_loss,
             "parameters": sum(p.numel() for p in model.parameters()),
             "vocab_size": len(tokenizer),
-            "sources": {
-                str(path.relative_to(root) if root else path): _sha256(path)
-                for path in texts.sources
-            },
+            # By file name, so the same inputs give the same bytes wherever they lie.
+            "sources": {path.name: _sha256(path) for path in texts.sources},
         }
         (staging / PROVENANCE_NAME).write_text(json.dumps(provenance, indent=2, sort_keys=True))
         if out_dir.exists():

@@ -12,7 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from myretail_testkit.project_files import CATALOG_CSV, LOYALTY_TRAIN, LOYALTY_VAL, POLICY
+
+if TYPE_CHECKING:
+    from myretail_finetune.tiny_base import TinyBaseInputs
 
 FIXTURE_MODEL_NAME = "loyalty-assistant"
 FIXTURE_TAG = "v1"
@@ -30,13 +35,19 @@ class PublishedAdapter:
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
-def project_root() -> Path:
-    from myretail_finetune.tiny_base import find_project_root
+def project_tiny_base_inputs() -> TinyBaseInputs:
+    """The project's catalog, policy and loyalty Q/A files, as the tiny base's inputs."""
+    from myretail_finetune.tiny_base import TinyBaseInputs
 
-    root = find_project_root()
-    if root is None:
-        raise RuntimeError("cannot find the project's data/ folder from the current directory")
-    return root
+    return TinyBaseInputs(CATALOG_CSV, POLICY, (LOYALTY_TRAIN, LOYALTY_VAL))
+
+
+def build_project_tiny_base(out_dir: Path, **options: Any) -> Path:
+    """The tiny base built from the project's data (one torch thread: fastest when busy)."""
+    from myretail_finetune.tiny_base import build_tiny_base
+
+    with torch_threads(1):
+        return build_tiny_base(out_dir, inputs=project_tiny_base_inputs(), **options)
 
 
 @contextmanager
@@ -59,11 +70,10 @@ def fine_tune_for_tests(
     from myretail_finetune.config import FinetuneSettings
     from myretail_finetune.job import run_job
 
-    root = project_root()
     store = workdir / "store"
     values: dict[str, Any] = {
-        "train_dataset_file": str(root / "data" / "loyalty_qa_train.jsonl"),
-        "eval_dataset_file": str(root / "data" / "loyalty_qa_val.jsonl"),
+        "train_dataset_file": str(LOYALTY_TRAIN),
+        "eval_dataset_file": str(LOYALTY_VAL),
         "base_model": str(base_model),
         "model_name": FIXTURE_MODEL_NAME,
         "model_tag": tag,

@@ -17,9 +17,8 @@ import pytest
 
 from myretail_testkit.models import (
     PublishedAdapter,
+    build_project_tiny_base,
     fine_tune_for_tests,
-    project_root,
-    torch_threads,
 )
 from myretail_testkit.seaweedfs import SeaweedFS
 
@@ -40,12 +39,7 @@ def s3_bucket(seaweedfs: SeaweedFS) -> str:
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny Llama-architecture base model, built once per test session."""
-    from myretail_finetune.tiny_base import build_tiny_base
-
-    with torch_threads(1):
-        return build_tiny_base(
-            tmp_path_factory.mktemp("tiny-base") / "model", project_root=project_root()
-        )
+    return build_project_tiny_base(tmp_path_factory.mktemp("tiny-base") / "model")
 
 
 @pytest.fixture(scope="session")
