@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -41,10 +42,15 @@ def test_sampling_params_are_validated() -> None:
 
 @dataclass
 class Recorder:
-    """An engine observer that keeps the batch size of every forward pass."""
+    """An engine observer that keeps the batch size of every forward pass.
+
+    ``on_decode`` (called on the engine thread, after the n-th decode pass) lets a test
+    act at an exact engine step instead of at a wall-clock or consumer-pace moment.
+    """
 
     passes: list[tuple[str, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    on_decode: dict[int, Callable[[], None]] = field(default_factory=dict)
 
     def request_submitted(self) -> None:
         pass
@@ -61,6 +67,10 @@ class Recorder:
     def forward_pass(self, kind: str, batch_size: int, seconds: float) -> None:
         with self.lock:
             self.passes.append((kind, batch_size))
+            decodes = sum(1 for recorded, _ in self.passes if recorded == "decode")
+        action = self.on_decode.pop(decodes, None) if kind == "decode" else None
+        if action is not None:
+            action()
 
     def occupancy(self, queue_depth: int, active: int) -> None:
         pass
@@ -84,28 +94,33 @@ def test_requests_join_and_leave_between_decode_steps(
     alone = [engine.generate_sync(prompts[0], long)] + [
         engine.generate_sync(p, short) for p in prompts[1:]
     ]
+    observer = engine.observer
+    assert isinstance(observer, Recorder)
 
     async def staggered() -> list[Finished]:
-        first = engine.submit(prompts[0], long)
-        seen = 0
-        results: list[Finished] = []
-        later: list[asyncio.Task[Finished]] = []
-        async for event in first.events():
-            if isinstance(event, TextDelta):
-                seen += 1
-                if seen in (5, 10):  # join while the long request is decoding
-                    handle = engine.submit(prompts[len(later) + 1], short)
-                    later.append(asyncio.create_task(handle.result()))
-            else:
-                results.append(event)
-        return results + list(await asyncio.gather(*later))
+        loop = asyncio.get_running_loop()
+        later: list[asyncio.Future[Finished]] = []
 
-    assert isinstance(engine.observer, Recorder)
-    engine.observer.passes.clear()
+        async def join(prompt: list[int]) -> None:
+            later.append(asyncio.ensure_future(engine.submit(prompt, short).result()))
+
+        def join_now(prompt: list[int]) -> Callable[[], None]:
+            # Runs on the engine thread after a decode pass and waits until the joiner is
+            # queued, so it is admitted before the next pass whatever the machine's load.
+            return lambda: asyncio.run_coroutine_threadsafe(join(prompt), loop).result(10)
+
+        # Join while the long request is decoding: the first joiner (6 tokens) is done
+        # long before the second one arrives, so at most two rows ever share a pass.
+        observer.on_decode.update({5: join_now(prompts[1]), 15: join_now(prompts[2])})
+        first = await engine.submit(prompts[0], long).result()
+        return [first, *(await asyncio.gather(*later))]
+
+    observer.passes.clear()
     together = asyncio.run(staggered())
+    assert not observer.on_decode  # both joiners were submitted mid-flight
     assert [r.text for r in together] == [r.text for r in alone]
     assert [r.finish_reason for r in together] == ["length", "length", "length"]
-    decode_sizes = [size for kind, size in engine.observer.passes if kind == "decode"]
+    decode_sizes = [size for kind, size in observer.passes if kind == "decode"]
     assert max(decode_sizes) == 2  # the joiners shared passes with the long request
     assert decode_sizes[-1] == 1  # ... and left the batch when they were done
     _wait_until_idle(engine)

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 DESCRIPTION = (
     "The MyRetail Loyalty assistant: a base model plus the fine-tuned adapter named by "
     "(MODEL_NAME, MODEL_TAG), served with continuous batching. `POST /generate` is the "
-    "seed's API; `/v1/*` is OpenAI-compatible (streaming included)."
+    "book's v0 API; `/v1/*` is OpenAI-compatible (streaming included)."
 )
 
 
@@ -85,11 +85,10 @@ def create_app(
         try:
             yield
         finally:
-            if task is not None:
+            if task is not None:  # the app loaded the engine, so the app stops it
                 task.cancel()
-                stop = getattr(state.engine, "stop", None)
-                if callable(stop):
-                    await asyncio.to_thread(stop)
+                if state.engine is not None:
+                    await asyncio.to_thread(state.engine.stop)
 
     app = create_service_app(
         title="MyRetail inference",

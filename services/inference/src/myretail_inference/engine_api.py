@@ -224,12 +224,20 @@ class RequestHandle:
 
 
 class Engine(Protocol):
-    """What serving needs from an engine."""
+    """Everything the service calls on an engine (the HTTP layer sees nothing else)."""
 
     info: ModelInfo
-    ready: bool
+    ready: bool  # started and warmed up: requests are accepted
     observer: EngineObserver
+
+    def warmup(self) -> Finished:
+        """Serve one short request end to end so the first real one is not slow; sets ready."""
+        ...
 
     def encode(self, text: str) -> list[int]: ...
 
     def submit(self, prompt_ids: list[int], params: SamplingParams) -> RequestHandle: ...
+
+    def stop(self) -> None:
+        """Finish or cancel every request and release the engine's resources."""
+        ...
