@@ -18,13 +18,13 @@ from myretail_ui.settings import UISettings
 @pytest.fixture(scope="module")
 def ui_server() -> Iterator[LiveServer]:
     settings = UISettings(
-        rag_api_endpoint="http://127.0.0.1:9/generate", finetune_api_endpoint="http://127.0.0.1:9"
+        rag_api_endpoint="http://127.0.0.1:9/generate", inference_api_endpoint="http://127.0.0.1:9"
     )
     with LiveServer(create_app(settings)) as server:
         yield server
 
 
-def test_settings_keep_the_seed_names(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_keep_the_book_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAG_API_ENDPOINT", "http://rag:8080/generate")
     monkeypatch.setenv("FINETUNE_API_ENDPOINT", "http://inference:8000/generate")
     monkeypatch.setenv("BACKEND_TIMEOUT_SECONDS", "12.5")
@@ -32,8 +32,16 @@ def test_settings_keep_the_seed_names(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = UISettings()
     assert settings.port == 7860
     assert settings.rag_api_endpoint == "http://rag:8080/generate"
-    assert settings.finetune_api_endpoint == "http://inference:8000/generate"
+    assert settings.inference_api_endpoint == "http://inference:8000/generate"
     assert settings.backend_timeout_seconds == 12.5
+
+
+def test_inference_endpoint_has_a_name_that_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINETUNE_API_ENDPOINT", "http://book-name:8000")
+    monkeypatch.setenv("INFERENCE_API_ENDPOINT", "http://inference:8000")
+    assert UISettings().inference_api_endpoint == "http://inference:8000"  # the new name wins
+    monkeypatch.delenv("FINETUNE_API_ENDPOINT")
+    assert UISettings().inference_api_endpoint == "http://inference:8000"
 
 
 def test_health_routes_answer_next_to_the_ui(ui_server: LiveServer) -> None:
@@ -76,6 +84,7 @@ def test_the_console_script_documents_its_settings() -> None:
     )
     assert "RAG_API_ENDPOINT" in result.stdout
     assert "FINETUNE_API_ENDPOINT" in result.stdout
+    assert "INFERENCE_API_ENDPOINT" in result.stdout
 
 
 def test_an_endpoint_that_is_not_a_url_is_a_clear_startup_error() -> None:

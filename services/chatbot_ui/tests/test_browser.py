@@ -49,7 +49,7 @@ def test_an_outage_shows_a_readable_error_and_the_chat_recovers(
     rag_port = free_port()
     settings = UISettings(
         rag_api_endpoint=f"http://127.0.0.1:{rag_port}/generate",
-        finetune_api_endpoint=inference_server.url,
+        inference_api_endpoint=inference_server.url,
         backend_timeout_seconds=10,
     )
     backend = LiveServer(rag_app(state), port=rag_port).start()
@@ -85,7 +85,7 @@ def test_switching_assistants_streaming_sources_and_clear(
     browser: Browser, rag_server: LiveServer, rag_state: BackendState, inference_server: LiveServer
 ) -> None:
     settings = UISettings(
-        rag_api_endpoint=rag_server.url, finetune_api_endpoint=f"{inference_server.url}/generate"
+        rag_api_endpoint=rag_server.url, inference_api_endpoint=f"{inference_server.url}/generate"
     )
     with LiveServer(create_app(settings)) as ui:
         chat = open_chat(browser, ui.url)

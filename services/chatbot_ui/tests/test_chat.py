@@ -11,8 +11,8 @@ from myretail_testkit.ui_backends import LOYALTY_ANSWER, BackendState
 from myretail_ui.clients import (
     LOYALTY,
     SHOPPING,
-    LoyaltyAssistant,
-    ShoppingAssistant,
+    LoyaltyClient,
+    ShoppingClient,
     Source,
     make_http_client,
 )
@@ -24,8 +24,8 @@ Update = tuple[str, list[dict[str, Any]], str]
 def handlers(rag_url: str, inference_url: str) -> ChatHandlers:
     return ChatHandlers(
         {
-            SHOPPING: ShoppingAssistant(rag_url, make_http_client(5, 1)),
-            LOYALTY: LoyaltyAssistant(inference_url, make_http_client(5, 1)),
+            SHOPPING: ShoppingClient(rag_url, make_http_client(5, 1)),
+            LOYALTY: LoyaltyClient(inference_url, make_http_client(5, 1)),
         }
     )
 

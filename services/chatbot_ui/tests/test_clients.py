@@ -12,9 +12,9 @@ from myretail_testkit.servers import LiveServer
 from myretail_testkit.ui_backends import LOYALTY_ANSWER, PRODUCTS, BackendState, inference_app
 from myretail_ui.clients import (
     BackendError,
-    LoyaltyAssistant,
+    LoyaltyClient,
     Reply,
-    ShoppingAssistant,
+    ShoppingClient,
     Source,
     make_http_client,
     normalise_endpoint,
@@ -25,18 +25,18 @@ def http(timeout: float = 5.0) -> httpx.AsyncClient:
     return make_http_client(timeout, 1.0)
 
 
-async def collect(assistant: ShoppingAssistant | LoyaltyAssistant, prompt: str) -> list[Reply]:
+async def collect(assistant: ShoppingClient | LoyaltyClient, prompt: str) -> list[Reply]:
     try:
         return [reply async for reply in assistant.stream(prompt, "session-1")]
     finally:
         await assistant.aclose()
 
 
-def run(assistant: ShoppingAssistant | LoyaltyAssistant, prompt: str = "hello") -> list[Reply]:
+def run(assistant: ShoppingClient | LoyaltyClient, prompt: str = "hello") -> list[Reply]:
     return asyncio.run(collect(assistant, prompt))
 
 
-def failure(assistant: ShoppingAssistant | LoyaltyAssistant) -> BackendError:
+def failure(assistant: ShoppingClient | LoyaltyClient) -> BackendError:
     with pytest.raises(BackendError) as caught:
         run(assistant)
     return caught.value
@@ -79,7 +79,7 @@ def test_sources_read_top_level_or_metadata_fields() -> None:
 def test_shopping_answer_has_text_sources_and_the_session(
     rag_server: LiveServer, rag_state: BackendState
 ) -> None:
-    replies = run(ShoppingAssistant(f"{rag_server.url}/generate", http()), "walking shoes")
+    replies = run(ShoppingClient(f"{rag_server.url}/generate", http()), "walking shoes")
     assert len(replies) == 1
     reply = replies[0]
     assert reply.done
@@ -94,7 +94,7 @@ def test_shopping_answer_has_text_sources_and_the_session(
 def test_loyalty_streams_from_the_openai_compatible_endpoint(
     inference_server: LiveServer, inference_state: BackendState
 ) -> None:
-    replies = run(LoyaltyAssistant(inference_server.url, http()), "What are the tiers?")
+    replies = run(LoyaltyClient(inference_server.url, http()), "What are the tiers?")
     assert len(replies) > 3, "the answer arrives in pieces"
     assert [reply.done for reply in replies] == [False] * (len(replies) - 1) + [True]
     assert replies[-1].text == LOYALTY_ANSWER
@@ -112,7 +112,7 @@ def test_loyalty_streams_from_the_openai_compatible_endpoint(
 def test_loyalty_uses_generate_when_streaming_is_off(
     inference_server: LiveServer, inference_state: BackendState
 ) -> None:
-    assistant = LoyaltyAssistant(
+    assistant = LoyaltyClient(
         f"{inference_server.url}/generate", http(), stream=False, max_new_tokens=32
     )
     replies = run(assistant, "What are the tiers?")
@@ -130,15 +130,15 @@ def test_loyalty_uses_generate_when_streaming_is_off(
 def test_loyalty_falls_back_to_generate_without_an_openai_api() -> None:
     state = BackendState()
     with LiveServer(inference_app(state, openai=False)) as server:
-        replies = run(LoyaltyAssistant(f"{server.url}/generate", http()))
+        replies = run(LoyaltyClient(f"{server.url}/generate", http()))
     assert replies[-1].text == LOYALTY_ANSWER
     assert [request["route"] for request in state.requests] == ["generate"]
 
 
 def test_a_backend_that_is_down_is_not_reachable() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    shopping = failure(ShoppingAssistant(url, http()))
-    loyalty = failure(LoyaltyAssistant(url, http()))
+    shopping = failure(ShoppingClient(url, http()))
+    loyalty = failure(LoyaltyClient(url, http()))
     assert shopping.user_message == (
         "The Shopping assistant is not reachable right now. Please try again in a moment."
     )
@@ -149,7 +149,7 @@ def test_a_slow_backend_times_out_with_a_readable_message(
     rag_server: LiveServer, rag_state: BackendState
 ) -> None:
     rag_state.delay_seconds = 2.0
-    error = failure(ShoppingAssistant(rag_server.url, http(timeout=0.3)))
+    error = failure(ShoppingClient(rag_server.url, http(timeout=0.3)))
     assert "taking too long" in error.user_message
 
 
@@ -160,8 +160,8 @@ def test_a_dependency_outage_is_temporarily_unavailable(
     inference_state: BackendState,
 ) -> None:
     rag_state.unavailable = inference_state.unavailable = True
-    shopping = failure(ShoppingAssistant(rag_server.url, http()))
-    loyalty = failure(LoyaltyAssistant(inference_server.url, http()))
+    shopping = failure(ShoppingClient(rag_server.url, http()))
+    loyalty = failure(LoyaltyClient(inference_server.url, http()))
     assert "temporarily unavailable" in shopping.user_message
     assert "temporarily unavailable" in loyalty.user_message
     assert "503" in shopping.detail and "vector store" in shopping.detail
@@ -169,7 +169,7 @@ def test_a_dependency_outage_is_temporarily_unavailable(
 
 def test_a_rejected_request_says_why(rag_server: LiveServer, rag_state: BackendState) -> None:
     rag_state.status_code = 400
-    error = failure(ShoppingAssistant(rag_server.url, http()))
+    error = failure(ShoppingClient(rag_server.url, http()))
     assert error.user_message == (
         "The Shopping assistant could not handle that request (prompt is too long). "
         "Please rephrase it."
@@ -188,7 +188,7 @@ def test_an_unreadable_answer_is_reported_without_internals() -> None:
         return {"unexpected": "shape"}
 
     with LiveServer(app) as server:
-        error = failure(ShoppingAssistant(server.url, http()))
+        error = failure(ShoppingClient(server.url, http()))
     assert error.user_message == (
         "The Shopping assistant sent an answer the chat could not read. Please try again."
     )

@@ -20,21 +20,21 @@ from myretail_ui import __version__
 from myretail_ui.clients import (
     LOYALTY,
     SHOPPING,
-    Assistant,
-    LoyaltyAssistant,
-    ShoppingAssistant,
+    AssistantClient,
+    LoyaltyClient,
+    ShoppingClient,
     make_http_client,
 )
 from myretail_ui.settings import UISettings
 
 
-def create_assistants(settings: UISettings) -> dict[str, Assistant]:
-    """The two backends, as configured by ``RAG_API_ENDPOINT`` and ``FINETUNE_API_ENDPOINT``."""
+def create_assistants(settings: UISettings) -> dict[str, AssistantClient]:
+    """The two backends, as configured by ``RAG_API_ENDPOINT`` and ``INFERENCE_API_ENDPOINT``."""
     timeouts = (settings.backend_timeout_seconds, settings.backend_connect_timeout_seconds)
     return {
-        SHOPPING: ShoppingAssistant(settings.rag_api_endpoint, make_http_client(*timeouts)),
-        LOYALTY: LoyaltyAssistant(
-            settings.finetune_api_endpoint,
+        SHOPPING: ShoppingClient(settings.rag_api_endpoint, make_http_client(*timeouts)),
+        LOYALTY: LoyaltyClient(
+            settings.inference_api_endpoint,
             make_http_client(*timeouts),
             stream=settings.stream_answers,
             max_new_tokens=settings.loyalty_max_new_tokens,
@@ -44,7 +44,7 @@ def create_assistants(settings: UISettings) -> dict[str, Assistant]:
 
 
 def create_app(
-    settings: UISettings | None = None, assistants: Mapping[str, Assistant] | None = None
+    settings: UISettings | None = None, assistants: Mapping[str, AssistantClient] | None = None
 ) -> FastAPI:
     """The UI service; ``assistants`` defaults to HTTP clients of the configured backends."""
     settings = settings or UISettings()

@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="myretail-ui",
         description="Serve the MyRetail chatbot UI. Configured by environment variables: "
-        "PORT (7860), RAG_API_ENDPOINT, FINETUNE_API_ENDPOINT (see docs/contracts.md).",
+        "PORT (7860), RAG_API_ENDPOINT, INFERENCE_API_ENDPOINT (or the book's name "
+        "FINETUNE_API_ENDPOINT); see docs/contracts.md.",
     )
     parser.parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         extra={
             "port": settings.port,
             "rag_api_endpoint": settings.rag_api_endpoint,
-            "finetune_api_endpoint": settings.finetune_api_endpoint,
+            "inference_api_endpoint": settings.inference_api_endpoint,
         },
     )
     run_server(app, settings)

@@ -6,7 +6,7 @@ failure (backend down, slow, overloaded, answering nonsense) becomes a
 :class:`BackendError` whose ``user_message`` is safe and readable in the chat; the
 technical detail goes to the log only.
 
-Endpoints follow the seed: the full URL of a backend's ``/generate`` route, or its base
+Endpoints follow the book's v0 UI: the full URL of a backend's ``/generate`` route, or its base
 URL. :func:`normalise_endpoint` turns either into the routes a client needs.
 """
 
@@ -119,7 +119,7 @@ class BackendError(Exception):
         self.detail = detail
 
 
-class Assistant(Protocol):
+class AssistantClient(Protocol):
     """One assistant of the chat window."""
 
     name: str
@@ -193,7 +193,7 @@ def make_http_client(timeout: float, connect_timeout: float) -> httpx.AsyncClien
 # ------------------------------------------------------------------------------ shopping
 
 
-class ShoppingAssistant:
+class ShoppingClient:
     """The RAG API: ``POST /generate {"prompt", "session_id"}`` -> answer and sources."""
 
     name = SHOPPING
@@ -237,11 +237,11 @@ class ShoppingAssistant:
 # ------------------------------------------------------------------------------- loyalty
 
 
-class LoyaltyAssistant:
+class LoyaltyClient:
     """The fine-tuned model behind the inference service.
 
     Streams from the OpenAI-compatible ``/v1/chat/completions`` (server-sent events) when
-    the service has it and ``stream`` is on; otherwise asks the seed's ``/generate``. Each
+    the service has it and ``stream`` is on; otherwise asks the book's v0 ``/generate``. Each
     question goes alone: the model was fine-tuned on single questions. Temperature 0
     (greedy) by default: a policy FAQ wants the learned answer, not a creative one.
     """

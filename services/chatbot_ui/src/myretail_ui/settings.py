@@ -8,10 +8,12 @@ from myretail_common.settings import ServiceSettings
 
 
 class UISettings(ServiceSettings):
-    """``RAG_API_ENDPOINT`` and ``FINETUNE_API_ENDPOINT`` keep the seed's names and meaning.
+    """Where the two backends are: ``RAG_API_ENDPOINT`` and ``INFERENCE_API_ENDPOINT``.
 
-    Each endpoint may be the full URL of the backend's ``/generate`` route (the seed's
-    form) or the backend's base URL; the clients work out the routes from either.
+    ``INFERENCE_API_ENDPOINT`` is also read under the book's name ``FINETUNE_API_ENDPOINT``
+    (the new name wins when both are set). Each endpoint may be the full URL of the
+    backend's ``/generate`` route (the book's v0 form) or the backend's base URL; the
+    clients work out the routes from either.
     """
 
     port: int = Field(default=7860, ge=1, le=65535)
@@ -20,8 +22,9 @@ class UISettings(ServiceSettings):
         default="http://127.0.0.1:8080",
         description="RAG API /generate URL or base URL (the Shopping assistant)",
     )
-    finetune_api_endpoint: str = Field(
+    inference_api_endpoint: str = Field(
         default="http://127.0.0.1:8000",
+        validation_alias=AliasChoices("INFERENCE_API_ENDPOINT", "FINETUNE_API_ENDPOINT"),
         description="Inference service /generate URL or base URL (the Loyalty Program assistant)",
     )
     backend_timeout_seconds: float = Field(

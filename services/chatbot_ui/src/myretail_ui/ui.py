@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import gradio as gr
 
-from myretail_ui.clients import LOYALTY, SHOPPING, Assistant, BackendError, Reply, Source
+from myretail_ui.clients import LOYALTY, SHOPPING, AssistantClient, BackendError, Reply, Source
 from myretail_ui.settings import UISettings
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def _clean_history(history: list[Any] | None) -> list[Message]:
 class ChatHandlers:
     """The event handlers, separate from the layout so tests can call them directly."""
 
-    def __init__(self, assistants: Mapping[str, Assistant]) -> None:
+    def __init__(self, assistants: Mapping[str, AssistantClient]) -> None:
         self.assistants = dict(assistants)
 
     async def respond(
@@ -151,7 +151,7 @@ class ChatHandlers:
         return "", [], new_session_id()
 
 
-def build_ui(settings: UISettings, assistants: Mapping[str, Assistant]) -> gr.Blocks:
+def build_ui(settings: UISettings, assistants: Mapping[str, AssistantClient]) -> gr.Blocks:
     """The chat window; ``assistants`` maps "Shopping" and "Loyalty Program" to backends."""
     handlers = ChatHandlers(assistants)
     with gr.Blocks(title=settings.ui_title, analytics_enabled=False) as blocks:
