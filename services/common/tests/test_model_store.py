@@ -97,7 +97,7 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 def test_check_tag_cli_against_s3(seaweedfs, s3_bucket, tmp_path: Path):
     store = ModelStore(Storage(f"s3://{s3_bucket}/models", **seaweedfs.storage_options()))
     store.publish(adapter_folder(tmp_path / "a"), "loyalty", "v1", {"base_model": "tiny"})
-    env = {**seaweedfs.env(), "MODEL_ASSETS_BUCKET": s3_bucket}  # the seed's variable
+    env = {**seaweedfs.env(), "MODEL_ASSETS_BUCKET": s3_bucket}  # the book's variable
     ok = run_cli("check-tag", "--model", "loyalty", "--tag", "v1", env=env)
     assert ok.returncode == 0, ok.stderr
     assert "loyalty:v1 is published" in ok.stdout

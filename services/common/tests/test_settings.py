@@ -3,14 +3,14 @@ from myretail_common.settings import DEFAULT_STORE_URI, CommonSettings, ServiceS
 
 def test_store_uri_prefers_model_store_uri(monkeypatch):
     monkeypatch.setenv("MODEL_STORE_URI", "s3://explicit/root")
-    monkeypatch.setenv("MODEL_ASSETS_BUCKET", "seed-bucket")
+    monkeypatch.setenv("MODEL_ASSETS_BUCKET", "book-bucket")
     assert CommonSettings().store_uri() == "s3://explicit/root"
 
 
-def test_seed_bucket_variable_still_works(monkeypatch):
+def test_book_bucket_variable_still_works(monkeypatch):
     monkeypatch.delenv("MODEL_STORE_URI", raising=False)
-    monkeypatch.setenv("MODEL_ASSETS_BUCKET", "seed-bucket")
-    assert CommonSettings().store_uri() == "s3://seed-bucket/models"
+    monkeypatch.setenv("MODEL_ASSETS_BUCKET", "book-bucket")
+    assert CommonSettings().store_uri() == "s3://book-bucket/models"
 
 
 def test_local_default_and_storage_options(monkeypatch):

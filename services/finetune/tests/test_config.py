@@ -10,7 +10,7 @@ from myretail_finetune.config import PROD_BASE_MODEL, load_settings
 from myretail_finetune.errors import ConfigError
 
 
-def test_seed_variables_and_profile_defaults(clean_env: pytest.MonkeyPatch) -> None:
+def test_book_variables_and_profile_defaults(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("TRAIN_DATASET_FILE", "s3://bucket/train.jsonl")
     clean_env.setenv("EVAL_DATASET_FILE", "file:///data/val.jsonl")
     clean_env.setenv("MODEL_ASSETS_BUCKET", "assets")
@@ -25,7 +25,7 @@ def test_seed_variables_and_profile_defaults(clean_env: pytest.MonkeyPatch) -> N
     assert "hf_secret_value" not in repr(settings)
     assert settings.base_model_spec() == PROD_BASE_MODEL
     hp = settings.resolved()
-    # The seed's production recipe.
+    # The book's production recipe.
     assert (hp.lora_r, hp.lora_alpha, hp.lora_dropout) == (32, 64, 0.05)
     assert hp.lora_target_modules == [
         "q_proj",

@@ -1,6 +1,6 @@
 """The HTTP API against a live server with the real fine-tuned adapter.
 
-Covers the seed's ``/generate``, the OpenAI endpoints through the official ``openai``
+Covers the book's ``/generate``, the OpenAI endpoints through the official ``openai``
 client (with and without streaming), LangChain's ``ChatOpenAI``, the health routes, and
 that 16 concurrent greedy requests get exactly the answers they get alone.
 """

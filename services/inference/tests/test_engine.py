@@ -12,7 +12,7 @@ import pytest
 
 from myretail_common.prompt import STOP_SEQUENCES, build_prompt
 from myretail_inference.engine import BatchingEngine, visible_text
-from myretail_inference.engine_api import Finished, SamplingParams, TextDelta
+from myretail_inference.engine_api import Finished, NullObserver, SamplingParams, TextDelta
 from myretail_inference.loader import LoadedModel
 from myretail_testkit.inference import start_engine
 
@@ -41,7 +41,7 @@ def test_sampling_params_are_validated() -> None:
 
 
 @dataclass
-class Recorder:
+class Recorder(NullObserver):
     """An engine observer that keeps the batch size of every forward pass.
 
     ``on_decode`` (called on the engine thread, after the n-th decode pass) lets a test
@@ -52,18 +52,6 @@ class Recorder:
     lock: threading.Lock = field(default_factory=threading.Lock)
     on_decode: dict[int, Callable[[], None]] = field(default_factory=dict)
 
-    def request_submitted(self) -> None:
-        pass
-
-    def request_rejected(self, reason: str) -> None:
-        pass
-
-    def first_token(self, seconds: float) -> None:
-        pass
-
-    def request_finished(self, finished: Finished, seconds: float) -> None:
-        pass
-
     def forward_pass(self, kind: str, batch_size: int, seconds: float) -> None:
         with self.lock:
             self.passes.append((kind, batch_size))
@@ -71,9 +59,6 @@ class Recorder:
         action = self.on_decode.pop(decodes, None) if kind == "decode" else None
         if action is not None:
             action()
-
-    def occupancy(self, queue_depth: int, active: int) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")

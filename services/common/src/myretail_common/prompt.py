@@ -1,7 +1,7 @@
 """The one prompt format shared by fine-tuning and inference.
 
 Training formats every example with :func:`build_prompt` and serving formats every
-request with it too, so the two can never drift apart. The format is the seed's
+request with it too, so the two can never drift apart. The format is the book's
 instruction style: a question block followed by an answer block the model completes.
 """
 

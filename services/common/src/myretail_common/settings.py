@@ -2,7 +2,7 @@
 
 Each service subclasses :class:`ServiceSettings` (HTTP services) or
 :class:`CommonSettings` (jobs and CLIs) and adds its own fields. Variable names are the
-ones listed in docs/contracts.md; the seed's names keep working.
+ones listed in docs/contracts.md; the book's names keep working.
 """
 
 from __future__ import annotations

@@ -25,48 +25,42 @@ class ExitCode(IntEnum):
 
 
 class FinetuneError(Exception):
-    """An error whose message is safe and useful to show to the user."""
+    """An error whose message is safe and useful to show to the user.
+
+    Each subclass names its process exit code: ``class X(FinetuneError, exit_code=...)``.
+    """
 
     exit_code = ExitCode.UNEXPECTED
 
+    def __init_subclass__(cls, exit_code: ExitCode | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if exit_code is not None:
+            cls.exit_code = exit_code
 
-class ConfigError(FinetuneError):
+
+class ConfigError(FinetuneError, exit_code=ExitCode.CONFIG):
     """Invalid settings, hyper-parameters or configuration file."""
 
-    exit_code = ExitCode.CONFIG
 
-
-class DataError(FinetuneError):
+class DataError(FinetuneError, exit_code=ExitCode.DATA):
     """A dataset file is missing, empty or malformed."""
 
-    exit_code = ExitCode.DATA
 
-
-class StoreError(FinetuneError):
+class StoreError(FinetuneError, exit_code=ExitCode.STORE):
     """The model store (or checkpoint store) cannot be reached or read."""
 
-    exit_code = ExitCode.STORE
 
-
-class TagExistsError(FinetuneError):
+class TagExistsError(FinetuneError, exit_code=ExitCode.TAG_EXISTS):
     """The output tag is already published and overwriting was not forced."""
 
-    exit_code = ExitCode.TAG_EXISTS
 
-
-class GateError(FinetuneError):
+class GateError(FinetuneError, exit_code=ExitCode.GATE):
     """Evaluation accuracy is below ``min_eval_accuracy``: nothing is published."""
 
-    exit_code = ExitCode.GATE
 
-
-class EnvironmentProblem(FinetuneError):
+class EnvironmentProblem(FinetuneError, exit_code=ExitCode.ENVIRONMENT):
     """The machine cannot run what was asked (e.g. 4-bit QLoRA without CUDA)."""
 
-    exit_code = ExitCode.ENVIRONMENT
 
-
-class Interrupted(FinetuneError):
+class Interrupted(FinetuneError, exit_code=ExitCode.INTERRUPTED):
     """SIGTERM arrived: a checkpoint was written and the Job should be retried."""
-
-    exit_code = ExitCode.INTERRUPTED

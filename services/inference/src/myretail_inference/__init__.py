@@ -1,4 +1,4 @@
-"""MyRetail inference service: the fine-tuned Loyalty model behind the seed's
+"""MyRetail inference service: the fine-tuned Loyalty model behind the book's
 ``/generate`` and an OpenAI-compatible API, with continuous batching.
 
 Modules: ``settings`` (environment), ``loader`` (model store tag + base model),

@@ -1,4 +1,4 @@
-"""Request and response models: the seed's ``/generate`` and the OpenAI-compatible API.
+"""Request and response models: the book's ``/generate`` and the OpenAI-compatible API.
 
 Kept apart from the serving logic (routes and service) so the HTTP contract is in one
 place and documented in ``/openapi.json``. Requests are strict about types (``"5"`` is
@@ -57,7 +57,7 @@ def now() -> int:
 
 
 class GenerateRequest(_Request):
-    """The seed's request: a question for the Loyalty assistant."""
+    """The book's request: a question for the Loyalty assistant."""
 
     prompt: str = Field(description="The customer's question (formatted like in training)")
     max_new_tokens: TokenCount | None = Field(

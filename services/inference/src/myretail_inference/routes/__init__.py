@@ -1,1 +1,1 @@
-"""HTTP routes, one module per resource: the seed's ``/generate`` and the OpenAI API."""
+"""HTTP routes, one module per resource: the book's ``/generate`` and the OpenAI API."""

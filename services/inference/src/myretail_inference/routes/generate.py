@@ -1,4 +1,4 @@
-"""The seed-compatible ``POST /generate``: a question in, the answer only out."""
+"""The book-compatible (v0) ``POST /generate``: a question in, the answer only out."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 @router.post(
     "/generate",
     response_model=GenerateResponse,
-    summary="Answer a Loyalty Program question (seed API)",
+    summary="Answer a Loyalty Program question (the book's v0 API)",
     responses=_ERRORS,
 )
 async def generate(
