@@ -20,6 +20,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "myretail"
+LIBRARY = "myretail-lib"
+LIBRARY_DIR = CHART / "charts" / LIBRARY
 VALUES_DIR = REPO / "values"
 ENVS = ("dev", "staging", "prod")
 RELEASE = "myretail"
@@ -106,6 +108,13 @@ def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def pod_labels(obj: dict[str, Any]) -> dict[str, str]:
+    """The labels of a Pod, or of a workload's pod template."""
+    if obj["kind"] == "Pod":
+        return obj["metadata"]["labels"]
+    return obj["spec"]["template"]["metadata"]["labels"]
+
+
 def containers(obj: dict[str, Any], *, init: bool = True) -> list[dict[str, Any]]:
     spec = pod_spec(obj)
     if spec is None:
@@ -127,9 +136,11 @@ def render(
     is_upgrade: bool = False,
     release: str = RELEASE,
     namespace: str = NAMESPACE,
+    chart_dir: Path = CHART,
 ) -> Rendered:
-    """Render the chart with these values, as `helm install` (or `helm upgrade`) would."""
-    with helm.Chart.load(CHART) as chart:
+    """Render the chart (the umbrella, or one subchart on its own) with these values, as
+    `helm install` (or `helm upgrade`) would."""
+    with helm.Chart.load(chart_dir) as chart:
         manifests = chart.render(
             values or {},
             name=release,
@@ -150,6 +161,11 @@ def render_env(env: str, overrides: dict[str, Any] | None = None, **kwargs: Any)
 def cached_env_render(env: str) -> Rendered:
     """The install render of values/<env>.yaml ("defaults": the chart's defaults alone)."""
     return render() if env == "defaults" else render_env(env)
+
+
+def lint_problems(report: dict[str, Any]) -> list[str]:
+    """The warnings and errors of a helm lint report (info messages are not problems)."""
+    return [f"{m['path']}: {m['error']}" for m in report["messages"] if m["severity"] >= 2]
 
 
 def checkov_bin() -> str | None:
@@ -176,6 +192,11 @@ def values_key_to_chart_dir() -> dict[str, Path]:
         dep.get("alias", dep["name"]): CHART / "charts" / dep["name"]
         for dep in chart_dependencies()
     }
+
+
+def component_charts() -> dict[str, Path]:
+    """values_key_to_chart_dir() without the library: the charts that deploy something."""
+    return {key: folder for key, folder in values_key_to_chart_dir().items() if key != LIBRARY}
 
 
 @functools.cache

@@ -11,7 +11,9 @@ from chart_render import (
     NAMESPACE,
     annotations,
     cached_env_render,
+    lint_problems,
     load_env_values,
+    pod_labels,
     pod_spec,
 )
 
@@ -26,20 +28,16 @@ STANDARD_LABELS = (
 )
 
 
-def _lint_problems(report: dict) -> list[str]:
-    return [f"{m['path']}: {m['error']}" for m in report["messages"] if m["severity"] >= 2]
-
-
 def test_lints_clean_with_defaults() -> None:
     report = helm.lint(CHART, strict=True, kube_version="v1.30.0")
-    assert _lint_problems(report) == [], report
+    assert lint_problems(report) == [], report
     assert report["errors"] == []
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_lints_clean_with_values_file(env: str) -> None:
     report = helm.lint(CHART, load_env_values(env), strict=True, namespace=NAMESPACE)
-    assert _lint_problems(report) == [], report
+    assert lint_problems(report) == [], report
     assert report["errors"] == []
 
 
@@ -86,11 +84,7 @@ def test_services_select_exactly_their_component(env: str) -> None:
         assert set(selector) == {"app.kubernetes.io/name", "app.kubernetes.io/instance"}
         matching = []
         for owner, _ in pods:
-            labels = (
-                owner["metadata"]["labels"]
-                if owner["kind"] == "Pod"
-                else owner["spec"]["template"]["metadata"]["labels"]
-            )
+            labels = pod_labels(owner)
             if all(labels.get(k) == v for k, v in selector.items()):
                 matching.append(owner)
         kinds = {o["kind"] for o in matching}

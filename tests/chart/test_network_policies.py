@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from chart_render import ENVS, Rendered, cached_env_render, pod_spec, render_env
+from chart_render import ENVS, Rendered, cached_env_render, pod_labels, pod_spec, render_env
 
 NAME = "app.kubernetes.io/name"
 
@@ -17,18 +15,15 @@ def _edges(rendered: Rendered) -> set[tuple[str, str, int, str]]:
         selected = policy["spec"]["podSelector"].get("matchLabels", {}).get(NAME)
         if selected is None:
             continue
-        for rule in policy["spec"].get("ingress", []):
-            for peer in rule.get("from", []):
-                source = peer.get("podSelector", {}).get("matchLabels", {}).get(NAME)
-                for port in rule.get("ports", []):
-                    if source:
-                        edges.add((source, selected, port["port"], "ingress"))
-        for rule in policy["spec"].get("egress", []):
-            for peer in rule.get("to", []):
-                target = peer.get("podSelector", {}).get("matchLabels", {}).get(NAME)
-                for port in rule.get("ports", []):
-                    if target:
-                        edges.add((selected, target, port["port"], "egress"))
+        for side, peers in (("ingress", "from"), ("egress", "to")):
+            for rule in policy["spec"].get(side, []):
+                for peer in rule.get(peers, []):
+                    other = peer.get("podSelector", {}).get("matchLabels", {}).get(NAME)
+                    if not other:
+                        continue
+                    source, target = (other, selected) if side == "ingress" else (selected, other)
+                    for port in rule.get("ports", []):
+                        edges.add((source, target, port["port"], side))
     return edges
 
 
@@ -114,12 +109,9 @@ def test_every_pod_has_its_own_policy(env: str) -> None:
         spec = pod_spec(obj)
         if spec is None:
             continue
-        labels: dict[str, Any] = (
-            obj["metadata"]["labels"]
-            if obj["kind"] == "Pod"
-            else obj["spec"]["template"]["metadata"]["labels"]
+        assert pod_labels(obj)[NAME] in selected, (
+            f"{obj['kind']}/{obj['metadata']['name']} has no policy"
         )
-        assert labels[NAME] in selected, f"{obj['kind']}/{obj['metadata']['name']} has no policy"
 
 
 def test_policies_can_be_switched_off() -> None:

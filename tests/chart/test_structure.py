@@ -14,13 +14,13 @@ import yaml
 from chart_render import (
     CHART,
     ENVS,
+    LIBRARY,
     REPO,
     cached_env_render,
     chart_defaults,
     chart_dependencies,
 )
 
-LIBRARY = "myretail-lib"
 SUBCHARTS = sorted(p.parent for p in (CHART / "charts").glob("*/Chart.yaml"))
 PROJECT_IMAGES = {"finetune", "inference", "rag-api", "catalog-restore", "chatbot-ui"}
 DEFINE = re.compile(r"\{\{-?\s*define\s+\"([^\"]+)\"")

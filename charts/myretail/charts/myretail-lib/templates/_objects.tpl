@@ -71,22 +71,40 @@ spec:
 {{- end -}}
 
 {{/*
-The component's Service on one named port "http":
-  {{ include "myretail.service" (dict "port" 8000 "context" .) }}
+A Service of the calling component on all of its ports (myretail.ports), each targeting the
+container port of the same name:
+  {{ include "myretail.service" (dict "context" .) }}
+  {{ include "myretail.service" (dict "headless" true "publishNotReadyAddresses" true "context" .) }}
+The plain one is a ClusterIP Service <fullname> with service.annotations; the headless one,
+<fullname>-headless, gives a StatefulSet's pods their stable network identity.
 */}}
 {{- define "myretail.service" -}}
-{{- $svc := .context.Values.service | default dict -}}
+{{- $ctx := .context -}}
+{{- $svc := $ctx.Values.service | default dict -}}
 apiVersion: v1
 kind: Service
 metadata:
-  {{- include "myretail.metadata" (dict "annotations" $svc.annotations "context" .context) | nindent 2 }}
+  {{- if .headless }}
+  {{- include "myretail.metadata" (dict "name" (printf "%s-headless" (include "myretail.fullname" $ctx)) "context" $ctx) | nindent 2 }}
+  {{- else }}
+  {{- include "myretail.metadata" (dict "annotations" $svc.annotations "context" $ctx) | nindent 2 }}
+  {{- end }}
 spec:
+  {{- if .headless }}
+  clusterIP: None
+  {{- if .publishNotReadyAddresses }}
+  publishNotReadyAddresses: true
+  {{- end }}
+  {{- else }}
   type: ClusterIP
+  {{- end }}
   ports:
-    - name: http
-      port: {{ .port }}
-      targetPort: http
+    {{- range include "myretail.ports" (dict "context" $ctx) | fromYamlArray }}
+    - name: {{ .name }}
+      port: {{ .port | int }}
+      targetPort: {{ .name }}
       protocol: TCP
+    {{- end }}
   selector:
-    {{- include "myretail.selectorLabels" .context | nindent 4 }}
+    {{- include "myretail.selectorLabels" $ctx | nindent 4 }}
 {{- end -}}

@@ -1,13 +1,14 @@
 {{/*
-helm test pods: python (urllib) in the RAG API image, restricted like every other pod.
-  {{ include "myretail.testPod" (dict "name" "rag-api" "weight" 2 "baseUrl" $url "script" $py "env" $env "context" $) }}
+helm test pods: python (urllib) in the given image, restricted like every other pod. tests
+holds the calling chart's test settings {timeoutSeconds, resources}; image is the image to
+run (one with python, e.g. the RAG API's).
+  {{ include "myretail.testPod" (dict "name" "rag-api" "weight" 2 "baseUrl" $url "script" $py "env" $env "image" $image "tests" .Values.tests "context" $) }}
 The script runs after a prelude that defines call(path, body=None, headers=None) ->
 (status, text) and check(name, ok, detail).
 */}}
 {{- define "myretail.testPod" -}}
 {{- $ctx := .context -}}
-{{- $tests := $ctx.Values.tests -}}
-{{- $image := ternary $tests.image $ctx.Values.ragApi.image (not (empty ($tests.image | default dict).repository)) -}}
+{{- $tests := .tests -}}
 apiVersion: v1
 kind: Pod
 metadata:
@@ -24,7 +25,7 @@ spec:
     {{- include "myretail.podSecurityContext" $ctx | nindent 4 }}
   containers:
     - name: test
-      {{- include "myretail.imageLines" (dict "image" $image "context" $ctx) | nindent 6 }}
+      {{- include "myretail.imageLines" (dict "image" .image "context" $ctx) | nindent 6 }}
       command:
         - python
         - -c
