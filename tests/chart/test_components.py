@@ -226,7 +226,7 @@ def test_refused_combinations_say_what_to_change(overrides: dict, message: str |
 def test_ui_points_at_the_in_cluster_services() -> None:
     env = env_of(containers(cached_env_render("prod").get("Deployment", "myretail-chatbot-ui"))[0])
     assert env["RAG_API_ENDPOINT"] == "http://myretail-rag-api:8080"
-    assert env["FINETUNE_API_ENDPOINT"] == "http://myretail-inference:8000"
+    assert env["INFERENCE_API_ENDPOINT"] == "http://myretail-inference:8000"
     rag = env_of(containers(cached_env_render("staging").get("Deployment", "myretail-rag-api"))[0])
     assert rag["CHAT_PROVIDER"] == "openai"
     assert rag["OPENAI_BASE_URL"] == "http://myretail-inference:8000/v1"
