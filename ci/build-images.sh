@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build, and with PUSH=true push, the MyRetail service images. The build context of every
-# image is the repository root (see .dockerignore); each Dockerfile is services/<dir>/Dockerfile.
+# Build, and with PUSH=true push, the MyRetail service images: one target each of
+# services/Dockerfile (where every version the images use is pinned), built with the repository
+# root as context (see .dockerignore).
 #
 #   REGISTRY=123456789012.dkr.ecr.us-west-2.amazonaws.com IMAGE_TAG=v1.2.0 PUSH=true \
 #     ci/build-images.sh                 # all four images
@@ -15,6 +16,7 @@
 #   PUSH          "true" pushes (docker buildx --push), otherwise the image is loaded locally
 #   PLATFORM      target platform, default linux/amd64 (the EKS node groups are x86_64)
 #   VARIANT       "cuda" (default) or "cpu": finetune and inference on plain Ubuntu with CPU torch
+#                 (the Dockerfile's ACCELERATOR build argument)
 #   DRY_RUN       "true" prints the commands instead of running them
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,9 +29,10 @@ PLATFORM="${PLATFORM:-linux/amd64}"
 DRY_RUN="${DRY_RUN:-false}"
 VARIANT="${VARIANT:-cuda}"
 
+DOCKERFILE=services/Dockerfile
 ALL_SERVICES=(finetune inference rag_api chatbot_ui)
 
-# services/<dir> -> image (and ECR repository) name
+# services/<dir> -> image (and ECR repository) name, which is also its services/Dockerfile target
 image_name() {
   case "$1" in
     finetune) echo finetune ;;
@@ -75,24 +78,19 @@ fi
 
 for service in "${services[@]}"; do
   name="$(image_name "$service")"
-  dockerfile="services/${service}/Dockerfile"
-  [[ -f "$dockerfile" ]] || { echo "missing $dockerfile" >&2; exit 1; }
   image="${IMAGE_PREFIX}/${name}:${IMAGE_TAG}"
   [[ -n "$REGISTRY" ]] && image="${REGISTRY}/${image}"
 
   args=(docker buildx build
-    --file "$dockerfile"
+    --file "$DOCKERFILE"
+    --target "$name"
     --platform "$PLATFORM"
     --tag "$image"
     --label "org.opencontainers.image.version=${IMAGE_TAG}"
     --label "org.opencontainers.image.revision=${revision}")
   [[ -n "$source_url" ]] && args+=(--label "org.opencontainers.image.source=${source_url}")
   if [[ "$VARIANT" == "cpu" && ( "$service" == "finetune" || "$service" == "inference" ) ]]; then
-    # The CUDA Dockerfiles bring their own Python (uv), so any glibc base works.
-    torch_cpu="$(sed -n 's/^torch==//p' requirements/dev.lock)"
-    args+=(--build-arg "CUDA_IMAGE=ubuntu:24.04"
-      --build-arg "TORCH_VERSION=${torch_cpu:-2.13.0+cpu}"
-      --build-arg "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu")
+    args+=(--build-arg "ACCELERATOR=cpu")
   fi
   if [[ "$PUSH" == "true" ]]; then
     args+=(--push)

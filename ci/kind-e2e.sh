@@ -48,7 +48,7 @@ for tool in docker kind kubectl helm; do
 done
 
 echo "== images myretail/*:$VERSION"
-# services/<dir>/Dockerfile, context = the repository root; VARIANT=cpu builds finetune and
+# services/Dockerfile (one target per image), context = the repository root; VARIANT=cpu builds finetune and
 # inference on plain Ubuntu with CPU torch (no CUDA layers: kind has no GPU).
 IMAGES=(finetune inference rag-api chatbot-ui)
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then

@@ -3,33 +3,48 @@
 # (g6 / NVIDIA L4, AL2023 NVIDIA AMI) that only GPU pods can land on.
 #--------------------------------------------------------------------------------------------
 locals {
-  # Encrypted gp3 root volume; AL2023 AMIs boot from /dev/xvda.
-  root_volume = {
+  # What differs between the two node groups; eks_managed_node_groups below adds what they
+  # share (name, sizes, encrypted gp3 root volume, node-pool label).
+  node_pools = {
     cpu = {
-      xvda = {
-        device_name = "/dev/xvda"
-        ebs = {
-          volume_size           = 100
-          volume_type           = "gp3"
-          iops                  = 3000
-          throughput            = 125
-          encrypted             = true
-          kms_key_id            = var.ebs_kms_key_arn
-          delete_on_termination = true
-        }
-      }
+      ami_type       = "AL2023_x86_64_STANDARD"
+      capacity_type  = "ON_DEMAND"
+      instance_types = var.cpu_instance_types
+      size           = var.cpu_node_count
+      root_volume    = { size = 100, iops = 3000, throughput = 125 }
+      labels         = {}
+      settings       = {}
     }
+
     gpu = {
-      xvda = {
-        device_name = "/dev/xvda"
-        ebs = {
-          volume_size           = var.gpu_root_volume_size
-          volume_type           = "gp3"
-          iops                  = 4000
-          throughput            = 250
-          encrypted             = true
-          kms_key_id            = var.ebs_kms_key_arn
-          delete_on_termination = true
+      ami_type       = "AL2023_x86_64_NVIDIA" # NVIDIA driver and container toolkit preinstalled
+      capacity_type  = "SPOT"
+      instance_types = var.gpu_instance_types
+      size           = var.gpu_node_count
+      root_volume    = { size = var.gpu_root_volume_size, iops = 4000, throughput = 250 }
+
+      # Only pods that tolerate the taint (inference, fine-tune, GPU notebooks, the device
+      # plugin) are scheduled here; the label is what their nodeSelectors and the NVIDIA
+      # device plugin's node affinity match.
+      labels = {
+        (local.gpu_label_key) = "true"
+      }
+      settings = {
+        taints = {
+          gpu = {
+            key    = local.gpu_taint_key
+            value  = "true"
+            effect = "NO_SCHEDULE"
+          }
+        }
+
+        update_config = {
+          max_unavailable = 1
+        }
+
+        tags = {
+          "k8s.io/cluster-autoscaler/node-template/label/nvidia.com/gpu.present" = "true"
+          "k8s.io/cluster-autoscaler/node-template/taint/nvidia.com/gpu"         = "true:NoSchedule"
         }
       }
     }
@@ -92,59 +107,34 @@ module "eks" {
   }
 
   eks_managed_node_groups = {
-    cpu = {
-      name           = "${local.name}-cpu"
-      ami_type       = "AL2023_x86_64_STANDARD"
-      capacity_type  = "ON_DEMAND"
-      instance_types = var.cpu_instance_types
+    for pool, p in local.node_pools : pool => merge(p.settings, {
+      name           = "${local.name}-${pool}"
+      ami_type       = p.ami_type
+      capacity_type  = p.capacity_type
+      instance_types = p.instance_types
 
-      min_size     = var.cpu_node_count.min
-      desired_size = var.cpu_node_count.desired
-      max_size     = var.cpu_node_count.max
+      min_size     = p.size.min
+      desired_size = p.size.desired
+      max_size     = p.size.max
 
-      block_device_mappings = local.root_volume.cpu
-
-      labels = {
-        "myretail.io/node-pool" = "cpu"
-      }
-    }
-
-    gpu = {
-      name           = "${local.name}-gpu"
-      ami_type       = "AL2023_x86_64_NVIDIA" # NVIDIA driver and container toolkit preinstalled
-      capacity_type  = "SPOT"
-      instance_types = var.gpu_instance_types
-
-      min_size     = var.gpu_node_count.min
-      desired_size = var.gpu_node_count.desired
-      max_size     = var.gpu_node_count.max
-
-      block_device_mappings = local.root_volume.gpu
-
-      # Only pods that tolerate the taint (inference, fine-tune, GPU notebooks, the device
-      # plugin) are scheduled here; the label is what their nodeSelectors and the NVIDIA
-      # device plugin's node affinity match.
-      labels = {
-        "myretail.io/node-pool" = "gpu"
-        (local.gpu_label_key)   = "true"
-      }
-      taints = {
-        gpu = {
-          key    = local.gpu_taint_key
-          value  = "true"
-          effect = "NO_SCHEDULE"
+      # Encrypted gp3 root volume; AL2023 AMIs boot from /dev/xvda.
+      block_device_mappings = {
+        xvda = {
+          device_name = "/dev/xvda"
+          ebs = {
+            volume_size           = p.root_volume.size
+            volume_type           = "gp3"
+            iops                  = p.root_volume.iops
+            throughput            = p.root_volume.throughput
+            encrypted             = true
+            kms_key_id            = var.ebs_kms_key_arn
+            delete_on_termination = true
+          }
         }
       }
 
-      update_config = {
-        max_unavailable = 1
-      }
-
-      tags = {
-        "k8s.io/cluster-autoscaler/node-template/label/nvidia.com/gpu.present" = "true"
-        "k8s.io/cluster-autoscaler/node-template/taint/nvidia.com/gpu"         = "true:NoSchedule"
-      }
-    }
+      labels = merge({ "myretail.io/node-pool" = pool }, p.labels)
+    })
   }
 
   tags = local.tags

@@ -1,10 +1,11 @@
 #--------------------------------------------------------------------------------------------
-# IRSA roles for the MyRetail workloads, least privilege on the model-assets bucket:
+# IRSA roles of the workloads that use the model-assets bucket, least privilege on it:
 #   fine-tune Job      read <datasets>/ and <models>/, write (publish, replace) <models>/
-#   inference          read <models>/
+#   inference          read <models>/ (the chart's model-tag check hook uses the same account)
 #   catalog restore    read <catalog>/
-#   notebooks          read the whole bucket (jupyterhub.tf)
-# No AWS-managed S3 policy (AmazonS3FullAccess / ReadOnlyAccess) is attached anywhere.
+#   notebooks          read the whole bucket (JupyterHub, jupyterhub.tf)
+# One role per entry of local.irsa_roles. No AWS-managed S3 policy (AmazonS3FullAccess /
+# ReadOnlyAccess) is attached anywhere.
 #--------------------------------------------------------------------------------------------
 locals {
   bucket_arn = aws_s3_bucket.model_assets.arn
@@ -16,199 +17,158 @@ locals {
     for key, p in var.bucket_prefixes : key => [p, "${p}/*"]
   }
 
-  myretail_sa = {
-    finetune        = "${var.myretail_namespace}:${var.myretail_service_accounts.finetune}"
-    inference       = "${var.myretail_namespace}:${var.myretail_service_accounts.inference}"
-    catalog_restore = "${var.myretail_namespace}:${var.myretail_service_accounts.catalog_restore}"
+  # Per role: the service account it trusts, the chart component that uses it (null outside
+  # the chart), the policy's description and statements. Every policy starts with
+  # decrypt_via_s3 (below). The role is "<name>-<key>", its policy "<name>-<key>-model-assets"
+  # (underscores in the key become dashes).
+  irsa_roles = {
+    finetune = {
+      namespace       = var.myretail_namespace
+      service_account = var.myretail_service_accounts.finetune
+      chart_component = "finetune"
+      description     = "Fine-tune Job: read ${local.prefix.datasets}/ and ${local.prefix.models}/, publish to ${local.prefix.models}/"
+      statements = [
+        {
+          sid       = "ListDatasetsAndModels"
+          actions   = ["s3:ListBucket"]
+          resources = [local.bucket_arn]
+          conditions = [{
+            test     = "StringLike"
+            variable = "s3:prefix"
+            values   = concat(local.list_prefixes.datasets, local.list_prefixes.models)
+          }]
+        },
+        {
+          sid     = "ReadDatasetsAndModels"
+          actions = ["s3:GetObject"]
+          resources = [
+            "${local.bucket_arn}/${local.prefix.datasets}/*",
+            "${local.bucket_arn}/${local.prefix.models}/*",
+          ]
+        },
+        # Publishing a tag uploads its files, then the completion marker; republishing replaces it.
+        {
+          sid = "PublishModels"
+          actions = [
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:AbortMultipartUpload",
+            "s3:ListMultipartUploadParts",
+          ]
+          resources = ["${local.bucket_arn}/${local.prefix.models}/*"]
+        },
+        {
+          sid        = "EncryptUploadsViaS3"
+          actions    = ["kms:GenerateDataKey"]
+          resources  = [aws_kms_key.model_assets.arn]
+          conditions = [local.kms_via_s3]
+        },
+      ]
+    }
+
+    inference = {
+      namespace       = var.myretail_namespace
+      service_account = var.myretail_service_accounts.inference
+      chart_component = "inference"
+      description     = "Inference: read ${local.prefix.models}/"
+      statements = [
+        {
+          sid        = "ListModels"
+          actions    = ["s3:ListBucket"]
+          resources  = [local.bucket_arn]
+          conditions = [{ test = "StringLike", variable = "s3:prefix", values = local.list_prefixes.models }]
+        },
+        { sid = "ReadModels", actions = ["s3:GetObject"], resources = ["${local.bucket_arn}/${local.prefix.models}/*"] },
+      ]
+    }
+
+    catalog_restore = {
+      namespace       = var.myretail_namespace
+      service_account = var.myretail_service_accounts.catalog_restore
+      chart_component = "catalogRestore"
+      description     = "Catalog restore Job: read ${local.prefix.catalog}/"
+      statements = [
+        {
+          sid        = "ListCatalogSnapshots"
+          actions    = ["s3:ListBucket"]
+          resources  = [local.bucket_arn]
+          conditions = [{ test = "StringLike", variable = "s3:prefix", values = local.list_prefixes.catalog }]
+        },
+        { sid = "ReadCatalogSnapshots", actions = ["s3:GetObject"], resources = ["${local.bucket_arn}/${local.prefix.catalog}/*"] },
+      ]
+    }
+
+    notebooks = {
+      namespace       = var.jupyterhub_namespace
+      service_account = local.notebook_service_account
+      chart_component = null
+      description     = "JupyterHub notebooks: read-only access to the model-assets bucket"
+      statements = [
+        { sid = "ListModelAssets", actions = ["s3:ListBucket", "s3:GetBucketLocation"], resources = [local.bucket_arn] },
+        { sid = "ReadModelAssets", actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["${local.bucket_arn}/*"] },
+      ]
+    }
+  }
+
+  # KMS only on behalf of S3 in this region: the bucket's SSE-KMS objects, nothing else.
+  # Reading them needs kms:Decrypt (every role), writing kms:GenerateDataKey.
+  kms_via_s3 = {
+    test     = "StringEquals"
+    variable = "kms:ViaService"
+    values   = ["s3.${var.region}.amazonaws.com"]
+  }
+  decrypt_via_s3 = {
+    sid        = "DecryptModelAssetsViaS3"
+    actions    = ["kms:Decrypt"]
+    resources  = [aws_kms_key.model_assets.arn]
+    conditions = [local.kms_via_s3]
   }
 }
 
-# SSE-KMS objects: reading needs kms:Decrypt, writing kms:GenerateDataKey, only via S3.
-data "aws_iam_policy_document" "kms_via_s3_read" {
-  statement {
-    sid       = "DecryptModelAssetsViaS3"
-    actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.model_assets.arn]
+data "aws_iam_policy_document" "irsa" {
+  for_each = local.irsa_roles
 
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["s3.${var.region}.amazonaws.com"]
+  dynamic "statement" {
+    for_each = concat([local.decrypt_via_s3], each.value.statements)
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+
+      dynamic "condition" {
+        for_each = try(statement.value.conditions, [])
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
 }
 
-#--------------------------------------------------------------------------------------------
-# Fine-tune Job
-#--------------------------------------------------------------------------------------------
-data "aws_iam_policy_document" "finetune" {
-  source_policy_documents = [data.aws_iam_policy_document.kms_via_s3_read.json]
+resource "aws_iam_policy" "irsa" {
+  for_each = local.irsa_roles
 
-  statement {
-    sid       = "ListDatasetsAndModels"
-    actions   = ["s3:ListBucket"]
-    resources = [local.bucket_arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = concat(local.list_prefixes.datasets, local.list_prefixes.models)
-    }
-  }
-
-  statement {
-    sid     = "ReadDatasetsAndModels"
-    actions = ["s3:GetObject"]
-    resources = [
-      "${local.bucket_arn}/${local.prefix.datasets}/*",
-      "${local.bucket_arn}/${local.prefix.models}/*",
-    ]
-  }
-
-  # Publishing a tag uploads its files, then the completion marker; republishing replaces it.
-  statement {
-    sid = "PublishModels"
-    actions = [
-      "s3:PutObject",
-      "s3:DeleteObject",
-      "s3:AbortMultipartUpload",
-      "s3:ListMultipartUploadParts",
-    ]
-    resources = ["${local.bucket_arn}/${local.prefix.models}/*"]
-  }
-
-  statement {
-    sid     = "EncryptUploadsViaS3"
-    actions = ["kms:GenerateDataKey"]
-    resources = [aws_kms_key.model_assets.arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["s3.${var.region}.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_policy" "finetune" {
-  name        = "${local.name}-finetune-model-assets"
-  description = "Fine-tune Job: read ${local.prefix.datasets}/ and ${local.prefix.models}/, publish to ${local.prefix.models}/"
-  policy      = data.aws_iam_policy_document.finetune.json
+  name        = "${local.name}-${replace(each.key, "_", "-")}-model-assets"
+  description = each.value.description
+  policy      = data.aws_iam_policy_document.irsa[each.key].json
 
   tags = local.tags
 }
 
-module "finetune_irsa" {
-  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
-  version = "~> 5.55"
+module "irsa" {
+  source   = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version  = "~> 5.55"
+  for_each = local.irsa_roles
 
-  role_name        = "${local.name}-finetune"
-  role_policy_arns = { model_assets = aws_iam_policy.finetune.arn }
+  role_name        = "${local.name}-${replace(each.key, "_", "-")}"
+  role_policy_arns = { model_assets = aws_iam_policy.irsa[each.key].arn }
 
   oidc_providers = {
     main = {
       provider_arn               = module.eks.oidc_provider_arn
-      namespace_service_accounts = [local.myretail_sa.finetune]
-    }
-  }
-
-  tags = local.tags
-}
-
-#--------------------------------------------------------------------------------------------
-# Inference Deployment (and the chart's model-tag check hook, same service account)
-#--------------------------------------------------------------------------------------------
-data "aws_iam_policy_document" "inference" {
-  source_policy_documents = [data.aws_iam_policy_document.kms_via_s3_read.json]
-
-  statement {
-    sid       = "ListModels"
-    actions   = ["s3:ListBucket"]
-    resources = [local.bucket_arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = local.list_prefixes.models
-    }
-  }
-
-  statement {
-    sid       = "ReadModels"
-    actions   = ["s3:GetObject"]
-    resources = ["${local.bucket_arn}/${local.prefix.models}/*"]
-  }
-}
-
-resource "aws_iam_policy" "inference" {
-  name        = "${local.name}-inference-model-assets"
-  description = "Inference: read ${local.prefix.models}/"
-  policy      = data.aws_iam_policy_document.inference.json
-
-  tags = local.tags
-}
-
-module "inference_irsa" {
-  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
-  version = "~> 5.55"
-
-  role_name        = "${local.name}-inference"
-  role_policy_arns = { model_assets = aws_iam_policy.inference.arn }
-
-  oidc_providers = {
-    main = {
-      provider_arn               = module.eks.oidc_provider_arn
-      namespace_service_accounts = [local.myretail_sa.inference]
-    }
-  }
-
-  tags = local.tags
-}
-
-#--------------------------------------------------------------------------------------------
-# Catalog snapshot-restore Job
-#--------------------------------------------------------------------------------------------
-data "aws_iam_policy_document" "catalog_restore" {
-  source_policy_documents = [data.aws_iam_policy_document.kms_via_s3_read.json]
-
-  statement {
-    sid       = "ListCatalogSnapshots"
-    actions   = ["s3:ListBucket"]
-    resources = [local.bucket_arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = local.list_prefixes.catalog
-    }
-  }
-
-  statement {
-    sid       = "ReadCatalogSnapshots"
-    actions   = ["s3:GetObject"]
-    resources = ["${local.bucket_arn}/${local.prefix.catalog}/*"]
-  }
-}
-
-resource "aws_iam_policy" "catalog_restore" {
-  name        = "${local.name}-catalog-restore-model-assets"
-  description = "Catalog restore Job: read ${local.prefix.catalog}/"
-  policy      = data.aws_iam_policy_document.catalog_restore.json
-
-  tags = local.tags
-}
-
-module "catalog_restore_irsa" {
-  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
-  version = "~> 5.55"
-
-  role_name        = "${local.name}-catalog-restore"
-  role_policy_arns = { model_assets = aws_iam_policy.catalog_restore.arn }
-
-  oidc_providers = {
-    main = {
-      provider_arn               = module.eks.oidc_provider_arn
-      namespace_service_accounts = [local.myretail_sa.catalog_restore]
+      namespace_service_accounts = ["${each.value.namespace}:${each.value.service_account}"]
     }
   }
 

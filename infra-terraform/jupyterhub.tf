@@ -16,49 +16,9 @@ resource "kubernetes_namespace_v1" "jupyterhub" {
   depends_on = [module.eks]
 }
 
-data "aws_iam_policy_document" "notebooks" {
-  source_policy_documents = [data.aws_iam_policy_document.kms_via_s3_read.json]
-
-  statement {
-    sid       = "ListModelAssets"
-    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
-    resources = [local.bucket_arn]
-  }
-
-  statement {
-    sid       = "ReadModelAssets"
-    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
-    resources = ["${local.bucket_arn}/*"]
-  }
-}
-
-resource "aws_iam_policy" "notebooks" {
-  name        = "${local.name}-notebooks-model-assets"
-  description = "JupyterHub notebooks: read-only access to the model-assets bucket"
-  policy      = data.aws_iam_policy_document.notebooks.json
-
-  tags = local.tags
-}
-
+# The notebooks' service account; its read-only IRSA role is module.irsa["notebooks"] (irsa.tf).
 locals {
   notebook_service_account = "jupyterhub-single-user"
-}
-
-module "notebooks_irsa" {
-  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
-  version = "~> 5.55"
-
-  role_name        = "${local.name}-notebooks"
-  role_policy_arns = { model_assets = aws_iam_policy.notebooks.arn }
-
-  oidc_providers = {
-    main = {
-      provider_arn               = module.eks.oidc_provider_arn
-      namespace_service_accounts = ["${var.jupyterhub_namespace}:${local.notebook_service_account}"]
-    }
-  }
-
-  tags = local.tags
 }
 
 resource "kubernetes_service_account_v1" "notebooks" {
@@ -68,7 +28,7 @@ resource "kubernetes_service_account_v1" "notebooks" {
     name      = local.notebook_service_account
     namespace = kubernetes_namespace_v1.jupyterhub[0].metadata[0].name
     annotations = {
-      "eks.amazonaws.com/role-arn" = module.notebooks_irsa.iam_role_arn
+      "eks.amazonaws.com/role-arn" = module.irsa["notebooks"].iam_role_arn
     }
   }
 }

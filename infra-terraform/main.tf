@@ -23,12 +23,14 @@ locals {
 
   bucket_name = coalesce(var.model_assets_bucket_name, "${var.name}-model-assets-${local.account_id}-${var.region}")
 
-  # One ECR repository per service image; keys are the chart's component names.
+  # One ECR repository per service image; keys are the chart's component names, targets those
+  # of the images' Dockerfile.
+  dockerfile = "services/Dockerfile"
   images = {
-    finetune  = { repository = "${var.name}/finetune", dockerfile = "services/finetune/Dockerfile" }
-    inference = { repository = "${var.name}/inference", dockerfile = "services/inference/Dockerfile" }
-    ragApi    = { repository = "${var.name}/rag-api", dockerfile = "services/rag_api/Dockerfile" }
-    chatbotUi = { repository = "${var.name}/chatbot-ui", dockerfile = "services/chatbot_ui/Dockerfile" }
+    finetune  = { repository = "${var.name}/finetune", target = "finetune" }
+    inference = { repository = "${var.name}/inference", target = "inference" }
+    ragApi    = { repository = "${var.name}/rag-api", target = "rag-api" }
+    chatbotUi = { repository = "${var.name}/chatbot-ui", target = "chatbot-ui" }
   }
   ecr_registry = "${local.account_id}.dkr.ecr.${var.region}.amazonaws.com"
 

@@ -6,12 +6,28 @@
 locals {
   model_store_uri = "s3://${aws_s3_bucket.model_assets.id}/${var.bucket_prefixes.models}"
 
-  # Chart component -> IRSA role (service accounts that talk to S3).
+  # Chart component -> the IRSA role (irsa.tf) of its service account (those that talk to S3).
   myretail_irsa = {
-    finetune       = { role_arn = module.finetune_irsa.iam_role_arn, service_account = var.myretail_service_accounts.finetune }
-    inference      = { role_arn = module.inference_irsa.iam_role_arn, service_account = var.myretail_service_accounts.inference }
-    catalogRestore = { role_arn = module.catalog_restore_irsa.iam_role_arn, service_account = var.myretail_service_accounts.catalog_restore }
+    for role, irsa in local.irsa_roles : irsa.chart_component => {
+      role_arn        = module.irsa[role].iam_role_arn
+      service_account = irsa.service_account
+    } if irsa.chart_component != null
   }
+
+  # What only Terraform knows, set on the release (helm --set): the ECR registry and each
+  # component's repository, the model store, and for each service account that talks to S3
+  # its IRSA role and its name (fixed, so the role's trust policy matches it). Image tags are
+  # set apart below: they must stay strings.
+  myretail_release_settings = merge(
+    {
+      "global.imageRegistry"     = local.ecr_registry
+      "global.modelStore.uri"    = local.model_store_uri
+      "global.modelStore.bucket" = aws_s3_bucket.model_assets.id
+    },
+    { for component, repo in aws_ecr_repository.service : "${component}.image.repository" => repo.name },
+    { for component, irsa in local.myretail_irsa : "${component}.serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn" => irsa.role_arn },
+    { for component, irsa in local.myretail_irsa : "${component}.serviceAccount.name" => irsa.service_account },
+  )
 }
 
 resource "helm_release" "myretail" {
@@ -33,55 +49,21 @@ resource "helm_release" "myretail" {
   timeout         = var.myretail_helm_timeout
   cleanup_on_fail = false
 
-  # Images: <registry>/<repository>:<tag>, one ECR repository per component.
-  set {
-    name  = "global.imageRegistry"
-    value = local.ecr_registry
-  }
-
   dynamic "set" {
-    for_each = aws_ecr_repository.service
+    for_each = local.myretail_release_settings
     content {
-      name  = "${set.key}.image.repository"
-      value = set.value.name
+      name  = set.key
+      value = set.value
     }
   }
 
+  # One ECR repository per component, all at the same (immutable) tag.
   dynamic "set" {
     for_each = aws_ecr_repository.service
     content {
       name  = "${set.key}.image.tag"
       value = var.image_tag
       type  = "string"
-    }
-  }
-
-  # Model store: the models/ prefix of the model-assets bucket.
-  set {
-    name  = "global.modelStore.uri"
-    value = local.model_store_uri
-  }
-
-  set {
-    name  = "global.modelStore.bucket"
-    value = aws_s3_bucket.model_assets.id
-  }
-
-  # IRSA: the role each component's service account assumes (names fixed so the roles'
-  # trust policies match them).
-  dynamic "set" {
-    for_each = local.myretail_irsa
-    content {
-      name  = "${set.key}.serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn"
-      value = set.value.role_arn
-    }
-  }
-
-  dynamic "set" {
-    for_each = local.myretail_irsa
-    content {
-      name  = "${set.key}.serviceAccount.name"
-      value = set.value.service_account
     }
   }
 

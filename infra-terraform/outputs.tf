@@ -42,7 +42,7 @@ output "ecr_push_commands" {
     ],
     [
       for k, img in local.images :
-      "docker build -f ${img.dockerfile} -t ${aws_ecr_repository.service[k].repository_url}:$TAG . && docker push ${aws_ecr_repository.service[k].repository_url}:$TAG"
+      "docker build -f ${local.dockerfile} --target ${img.target} -t ${aws_ecr_repository.service[k].repository_url}:$TAG . && docker push ${aws_ecr_repository.service[k].repository_url}:$TAG"
     ],
     ["# or all at once: REGISTRY=${local.ecr_registry} IMAGE_TAG=$TAG PUSH=true ci/build-images.sh"],
   ))
@@ -50,12 +50,7 @@ output "ecr_push_commands" {
 
 output "irsa_role_arns" {
   description = "IAM roles assumed by the MyRetail service accounts and the notebooks."
-  value = {
-    finetune        = module.finetune_irsa.iam_role_arn
-    inference       = module.inference_irsa.iam_role_arn
-    catalog_restore = module.catalog_restore_irsa.iam_role_arn
-    notebooks       = module.notebooks_irsa.iam_role_arn
-  }
+  value       = { for role, irsa in module.irsa : role => irsa.iam_role_arn }
 }
 
 output "github_release_role_arn" {

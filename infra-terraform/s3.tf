@@ -112,46 +112,36 @@ resource "aws_s3_bucket_lifecycle_configuration" "model_assets" {
   depends_on = [aws_s3_bucket_versioning.model_assets]
 }
 
-data "aws_iam_policy_document" "model_assets_bucket" {
-  statement {
-    sid     = "DenyInsecureTransport"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.model_assets.arn,
-      "${aws_s3_bucket.model_assets.arn}/*",
-    ]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
+# Requests the bucket refuses from anyone: without TLS, or with TLS older than 1.2.
+locals {
+  model_assets_refused_requests = {
+    DenyInsecureTransport = { test = "Bool", variable = "aws:SecureTransport", values = ["false"] }
+    DenyOutdatedTls       = { test = "NumericLessThan", variable = "s3:TlsVersion", values = ["1.2"] }
   }
+}
 
-  statement {
-    sid     = "DenyOutdatedTls"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.model_assets.arn,
-      "${aws_s3_bucket.model_assets.arn}/*",
-    ]
+data "aws_iam_policy_document" "model_assets_bucket" {
+  dynamic "statement" {
+    for_each = local.model_assets_refused_requests
+    content {
+      sid     = statement.key
+      effect  = "Deny"
+      actions = ["s3:*"]
+      resources = [
+        aws_s3_bucket.model_assets.arn,
+        "${aws_s3_bucket.model_assets.arn}/*",
+      ]
 
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
 
-    condition {
-      test     = "NumericLessThan"
-      variable = "s3:TlsVersion"
-      values   = ["1.2"]
+      condition {
+        test     = statement.value.test
+        variable = statement.value.variable
+        values   = statement.value.values
+      }
     }
   }
 }

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,19 +164,6 @@ def cached_env_render(env: str) -> Rendered:
 def lint_problems(report: dict[str, Any]) -> list[str]:
     """The warnings and errors of a helm lint report (info messages are not problems)."""
     return [f"{m['path']}: {m['error']}" for m in report["messages"] if m["severity"] >= 2]
-
-
-def checkov_bin() -> str | None:
-    """CHECKOV_BIN, then the project's .venv-checkov, then checkov on PATH."""
-    candidates = [
-        os.environ.get("CHECKOV_BIN"),
-        str(REPO / ".venv-checkov" / "bin" / "checkov"),
-        shutil.which("checkov"),
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def chart_dependencies() -> list[dict[str, Any]]:

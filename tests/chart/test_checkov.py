@@ -6,13 +6,14 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from chart_render import CHART, cached_env_render, checkov_bin
+from chart_render import CHART, cached_env_render
+
+from myretail_testkit.checkov import NOT_FOUND, checkov_bin, run_checkov
 
 SKIPS_FILE = CHART / "checkov-skips.yaml"
 
@@ -25,23 +26,16 @@ def _skips() -> list[dict[str, Any]]:
 def checkov_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     binary = checkov_bin()
     if binary is None:
-        message = "checkov not found: set CHECKOV_BIN or create .venv-checkov (make env)"
         if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+            pytest.fail(NOT_FOUND)
+        pytest.skip(NOT_FOUND)
     folder: Path = tmp_path_factory.mktemp("prod-render")
     for i, obj in enumerate(cached_env_render("prod").objects):
         name = f"{i:03d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
         (folder / name).write_text(yaml.safe_dump(obj, sort_keys=False))
-    result = subprocess.run(
-        [binary, "-d", str(folder), "--framework", "kubernetes", "--skip-download", "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode in (0, 1), result.stderr[-2000:]
-    report = json.loads(result.stdout)
+    run = run_checkov(binary, folder, "kubernetes", timeout=600)
+    assert run.returncode in (0, 1), run.stderr[-2000:]
+    report = json.loads(run.stdout)
     assert isinstance(report, dict), "one framework gives one report"
     return report
 

@@ -1,11 +1,13 @@
-"""Shared fixtures of the infrastructure tests: parsed Terraform, Dockerfiles, workflows.
+"""Shared fixtures of the infrastructure tests: parsed Terraform, the images' Dockerfile,
+workflows.
 
 Nothing here needs a cloud account, Docker or a terraform binary: Terraform is read with
-python-hcl2, Dockerfiles with a small instruction parser, workflows with PyYAML.
+python-hcl2, the Dockerfile with a small instruction parser, workflows with PyYAML.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
@@ -20,6 +22,15 @@ from hcl2.utils import SerializationOptions
 REPO = Path(__file__).resolve().parents[2]
 TF_DIR = REPO / "infra-terraform"
 SERVICES = ("finetune", "inference", "rag_api", "chatbot_ui")
+# The one Dockerfile of the four images, and services/<dir> -> its target there (which is also
+# the image's, and its ECR repository's, name).
+DOCKERFILE = REPO / "services" / "Dockerfile"
+IMAGE_TARGETS = {
+    "finetune": "finetune",
+    "inference": "inference",
+    "rag_api": "rag-api",
+    "chatbot_ui": "chatbot-ui",
+}
 
 _HCL_OPTIONS = SerializationOptions(
     with_comments=False, explicit_blocks=False, strip_string_quotes=True
@@ -44,6 +55,7 @@ class Terraform:
     locals: dict[str, Any] = field(default_factory=dict)
     terraform: list[dict[str, Any]] = field(default_factory=list)
     providers: list[dict[str, Any]] = field(default_factory=list)
+    moved: list[dict[str, str]] = field(default_factory=list)
 
     def resource(self, kind: str, name: str) -> dict[str, Any]:
         return self.resources[kind][name]
@@ -88,6 +100,7 @@ def parse_terraform() -> Terraform:
                 tf.locals[name] = value
         tf.terraform.extend(parsed.get("terraform", []))
         tf.providers.extend(parsed.get("provider", []))
+        tf.moved.extend(parsed.get("moved", []))
     return tf
 
 
@@ -96,7 +109,7 @@ def terraform() -> Terraform:
     return parse_terraform()
 
 
-# -- Dockerfiles ------------------------------------------------------------------------------
+# -- the images' Dockerfile ------------------------------------------------------------------
 
 
 @dataclass
@@ -124,52 +137,157 @@ class Instruction:
 
 
 @dataclass
+class Stage:
+    """`FROM <base> AS <name>` and the instructions after it (the FROM line first)."""
+
+    instructions: list[Instruction]
+
+    @property
+    def base(self) -> str:
+        return self.instructions[0].args.split()[0]
+
+    @property
+    def name(self) -> str | None:
+        words = self.instructions[0].args.split()
+        return words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+
+    def copied_from(self) -> list[str]:
+        """The stages (or images) this stage copies files from (`COPY --from=...`)."""
+        sources = []
+        for ins in self.instructions:
+            if ins.keyword == "COPY":
+                flags, _ = ins.flags_and_words()
+                if "from" in flags:
+                    sources.append(flags["from"])
+        return sources
+
+
+@dataclass
 class Dockerfile:
     path: Path
     instructions: list[Instruction]
 
     @property
-    def arg_defaults(self) -> dict[str, str]:
-        defaults: dict[str, str] = {}
-        for ins in self.instructions:
-            if ins.keyword == "ARG" and "=" in ins.args:
-                name, _, value = ins.args.partition("=")
-                defaults.setdefault(name.strip(), value.strip().strip('"'))
-        return defaults
-
-    def resolve(self, text: str) -> str:
-        defaults = self.arg_defaults
-        return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: defaults[m.group(1) or m.group(2)], text)
-
-    @property
-    def stages(self) -> list[list[Instruction]]:
-        stages: list[list[Instruction]] = []
+    def global_args(self) -> list[Instruction]:
+        """The ARGs before the first FROM: the build arguments every stage may use."""
+        found = []
         for ins in self.instructions:
             if ins.keyword == "FROM":
-                stages.append([])
+                break
+            if ins.keyword == "ARG":
+                found.append(ins)
+        return found
+
+    def arg_values(self, build_args: dict[str, str] | None = None) -> dict[str, str]:
+        """Global build arguments: their defaults (which may use earlier ones), or overrides."""
+        values: dict[str, str] = {}
+        for ins in self.global_args:
+            name, _, default = ins.args.partition("=")
+            name = name.strip()
+            given = (build_args or {}).get(name)
+            values[name] = given if given is not None else self._expand(default.strip('"'), values)
+        return values
+
+    @staticmethod
+    def _expand(text: str, values: dict[str, str]) -> str:
+        return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: values[m.group(1) or m.group(2)], text)
+
+    def resolve(self, text: str, build_args: dict[str, str] | None = None) -> str:
+        return self._expand(text, self.arg_values(build_args))
+
+    @functools.cached_property
+    def stages(self) -> list[Stage]:
+        stages: list[Stage] = []
+        for ins in self.instructions:
+            if ins.keyword == "FROM":
+                stages.append(Stage([]))
             if stages:
-                stages[-1].append(ins)
+                stages[-1].instructions.append(ins)
         return stages
 
+    def stage(self, name: str) -> Stage:
+        (found,) = [s for s in self.stages if s.name == name]
+        return found
+
+    def image(self, target: str, build_args: dict[str, str] | None = None) -> Image:
+        return Image(self, target, build_args or {})
+
+
+@dataclass
+class Image:
+    """One target of the Dockerfile, seen as the image it builds (with these build args)."""
+
+    dockerfile: Dockerfile
+    target: str
+    build_args: dict[str, str]
+
+    def _stage_named(self, reference: str) -> Stage | None:
+        names = {s.name: s for s in self.dockerfile.stages if s.name}
+        return names.get(self.dockerfile.resolve(reference, self.build_args))
+
     @property
-    def final_stage(self) -> list[Instruction]:
-        return self.stages[-1]
+    def chain(self) -> list[Stage]:
+        """The target stage and the stages it is built FROM, the first one first."""
+        chain = [self.dockerfile.stage(self.target)]
+        while (parent := self._stage_named(chain[0].base)) is not None:
+            chain.insert(0, parent)
+        return chain
+
+    @property
+    def runtime(self) -> list[Instruction]:
+        """The instructions the image's own filesystem and configuration come from."""
+        return [ins for stage in self.chain for ins in stage.instructions]
+
+    @property
+    def base_image(self) -> str:
+        """The external image the final image starts from."""
+        return self.dockerfile.resolve(self.chain[0].base, self.build_args)
+
+    @property
+    def stages(self) -> list[Stage]:
+        """Every stage the build of this target runs: its chain and what it copies from."""
+        needed: list[Stage] = []
+        pending = [self.dockerfile.stage(self.target)]
+        while pending:
+            stage = pending.pop()
+            if any(stage is seen for seen in needed):
+                continue
+            needed.append(stage)
+            for reference in [stage.base, *stage.copied_from()]:
+                if (found := self._stage_named(reference)) is not None:
+                    pending.append(found)
+        order = {id(stage): i for i, stage in enumerate(self.dockerfile.stages)}
+        return sorted(needed, key=lambda stage: order[id(stage)])
+
+    @property
+    def instructions(self) -> list[Instruction]:
+        """The instructions of every stage the build runs, in file order."""
+        return [ins for stage in self.stages for ins in stage.instructions]
 
     def base_images(self) -> list[str]:
+        """The external images the build pulls (FROM and COPY --from), build args resolved."""
         images = []
         for stage in self.stages:
-            image = stage[0].args.split()[0]
-            images.append(self.resolve(image))
+            for reference in [stage.base, *stage.copied_from()]:
+                if self._stage_named(reference) is None:
+                    images.append(self.dockerfile.resolve(reference, self.build_args))
         return images
 
-    def env(self, stage: list[Instruction]) -> dict[str, str]:
+    def _settings(self, keyword: str) -> dict[str, str]:
+        """`KEY=value` pairs of every ENV or LABEL of the image, the last one winning."""
         values: dict[str, str] = {}
-        for ins in stage:
-            if ins.keyword == "ENV":
+        for ins in self.runtime:
+            if ins.keyword == keyword:
                 for word in shlex.split(ins.args):
                     key, _, value = word.partition("=")
                     values[key] = value
         return values
+
+    def env(self) -> dict[str, str]:
+        return self._settings("ENV")
+
+    def labels(self) -> dict[str, str]:
+        return self._settings("LABEL")
 
 
 def parse_dockerfile(path: Path) -> Dockerfile:
@@ -195,8 +313,14 @@ def parse_dockerfile(path: Path) -> Dockerfile:
 
 
 @pytest.fixture(scope="session")
-def dockerfiles() -> dict[str, Dockerfile]:
-    return {svc: parse_dockerfile(REPO / "services" / svc / "Dockerfile") for svc in SERVICES}
+def dockerfile() -> Dockerfile:
+    return parse_dockerfile(DOCKERFILE)
+
+
+@pytest.fixture(scope="session")
+def images(dockerfile: Dockerfile) -> dict[str, Image]:
+    """services/<dir> -> the image its target builds (default build args: the CUDA images)."""
+    return {service: dockerfile.image(IMAGE_TARGETS[service]) for service in SERVICES}
 
 
 # -- the runtime contract (docs/contracts.md) -------------------------------------------------

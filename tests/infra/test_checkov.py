@@ -7,63 +7,38 @@ One checkov run for the whole module. Project-wide skips live in infra-terraform
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from .conftest import REPO, TF_DIR
+from myretail_testkit.checkov import NOT_FOUND, checkov_bin, run_checkov
+
+from .conftest import TF_DIR
 
 CONFIG = TF_DIR / ".checkov.yaml"
 MIN_REASON = 20  # characters: a reason, not a placeholder
 
 
-def checkov_binary() -> str:
-    candidates = [
-        os.environ.get("CHECKOV_BIN"),
-        str(REPO / ".venv-checkov" / "bin" / "checkov"),
-        shutil.which("checkov"),
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    pytest.fail(
-        "checkov not found: set CHECKOV_BIN, or create .venv-checkov "
-        "(make env / python3 -m venv .venv-checkov && .venv-checkov/bin/pip install "
-        "-r requirements/checkov.txt)"
-    )
-
-
 @pytest.fixture(scope="module")
 def checkov_report() -> dict[str, Any]:
-    command = [
-        checkov_binary(),
-        "--directory",
-        str(TF_DIR),
+    binary = checkov_bin()
+    if binary is None:
+        pytest.fail(NOT_FOUND)
+    run = run_checkov(
+        binary,
+        TF_DIR,
+        "terraform",
         "--config-file",
         str(CONFIG),
-        "--framework",
-        "terraform",
-        "--skip-download",
         "--download-external-modules",
         "false",
-        "--output",
-        "json",
-    ]
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=300, cwd=REPO, check=False
+        timeout=300,
     )
-    assert result.returncode in (0, 1), f"checkov crashed ({result.returncode}): {result.stderr}"
-    report = json.loads(result.stdout)
-    if isinstance(report, list):  # several frameworks: one report each
-        (report,) = [r for r in report if r.get("check_type") == "terraform"]
-    report["_returncode"] = result.returncode
+    assert run.returncode in (0, 1), f"checkov crashed ({run.returncode}): {run.stderr}"
+    report = run.report()
+    report["_returncode"] = run.returncode
     return report
 
 

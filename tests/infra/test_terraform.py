@@ -4,6 +4,11 @@ There is no terraform binary here, so these tests read the HCL (python-hcl2) and
 the blocks: the GPU node group, the EBS CSI driver and gp3 default, the IRSA policies, the
 bucket protections, ECR, JupyterHub and the helm_release wiring. A reference check (every
 var./local./module./data. reference is declared) stands in for `terraform validate`.
+
+Where a block is generated (for_each, dynamic), the tests read the map it iterates and check
+the template that turns an entry into the block, so they still see every statement and label.
+checkov cannot render a for_each data source's dynamic statements (it scans the template), so
+the IRSA statements' least privilege is checked here, role by role.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import TF_DIR, Terraform, load_hcl
+from .conftest import DOCKERFILE, IMAGE_TARGETS, REPO, TF_DIR, Terraform, load_hcl, parse_dockerfile
 
 TF_FILES = sorted(TF_DIR.glob("*.tf"))
 GPU_TAINT = "nvidia.com/gpu"
@@ -48,8 +53,64 @@ def one(block: Any) -> Any:
     return block
 
 
+def local_value(tf: Terraform, value: Any) -> Any:
+    """`${local.x}` -> the local's value; anything else as it is."""
+    expr = interpolated(value) if isinstance(value, str) else None
+    if expr and re.fullmatch(r"local\.\w+", expr):
+        return tf.locals[expr.removeprefix("local.")]
+    return value
+
+
+def fill(template: Any, name: str, key: Any, value: Any) -> Any:
+    """A dynamic block's content for one element: `${name.key}`, `${name.value[.attr]}`."""
+    if isinstance(template, dict):
+        return {k: fill(v, name, key, value) for k, v in template.items()}
+    if isinstance(template, list):
+        return [fill(v, name, key, value) for v in template]
+    if isinstance(template, str):
+        match = re.fullmatch(rf"\$\{{{name}\.(key|value)(?:\.(\w+))?\}}", template)
+        if match and match.group(1) == "key":
+            return key
+        if match:
+            return value[match.group(2)] if match.group(2) else value
+    return template
+
+
 def statements(tf: Terraform, document: str) -> list[dict[str, Any]]:
-    return tf.policy_document(document)["statement"]
+    """The statements of a policy document: written out, or one per entry of the local map a
+    `dynamic "statement"` iterates."""
+    body = tf.policy_document(document)
+    found = list(body.get("statement", []))
+    for block in body.get("dynamic", []):
+        dynamic = block["statement"]
+        entries = local_value(tf, dynamic["for_each"])
+        assert isinstance(entries, dict), dynamic["for_each"]
+        (content,) = dynamic["content"]
+        found += [fill(content, "statement", k, v) for k, v in entries.items()]
+    return found
+
+
+def irsa_statements(tf: Terraform, role: str) -> list[dict[str, Any]]:
+    """The statements of one IRSA role's policy: data.aws_iam_policy_document.irsa filled with
+    local.decrypt_via_s3 and the role's statements from local.irsa_roles."""
+    dynamic = one(tf.policy_document("irsa")["dynamic"])["statement"]
+    assert dynamic["for_each"] == "${concat([local.decrypt_via_s3], each.value.statements)}"
+    (template,) = dynamic["content"]
+    content = {k: v for k, v in template.items() if k != "dynamic"}
+    condition = one(template["dynamic"])["condition"]
+    assert condition["for_each"] == "${try(statement.value.conditions, [])}"
+    (condition_content,) = condition["content"]
+    entries = [tf.locals["decrypt_via_s3"], *tf.locals["irsa_roles"][role]["statements"]]
+    rendered = []
+    for entry in entries:
+        statement = fill(content, "statement", None, entry)
+        conditions = [local_value(tf, c) for c in entry.get("conditions", [])]
+        if conditions:
+            statement["condition"] = [
+                fill(condition_content, "condition", None, c) for c in conditions
+            ]
+        rendered.append(statement)
+    return rendered
 
 
 # -- parsing and pinning ------------------------------------------------------------------------
@@ -106,6 +167,7 @@ def test_tfvars_example_sets_only_declared_variables(terraform: Terraform) -> No
 def test_every_reference_is_declared(terraform: Terraform) -> None:
     """A poor man's `terraform validate`: var/local/module/data references resolve."""
     text = re.sub(r"(?m)^\s*#.*$", "", terraform.text)
+    text = re.sub(r"(?ms)^moved \{.*?^\}", "", text)  # former addresses, checked below
     problems = []
     for name in set(re.findall(r"\bvar\.(\w+)", text)):
         if name not in terraform.variables:
@@ -127,6 +189,26 @@ def test_every_reference_is_declared(terraform: Terraform) -> None:
     assert not problems, f"undeclared references: {sorted(problems)}"
 
 
+def declared(terraform: Terraform, address: str) -> bool:
+    """Is `module.x`, `module.x["k"]`, `kind.name` or `kind.name["k"]` in the configuration?"""
+    match = re.fullmatch(r'(?:module\.(\w+)|(\w+)\.(\w+))(\["[\w-]+"\])?', address)
+    assert match, address
+    module, kind, name, key = match.groups()
+    body = terraform.modules.get(module) if module else terraform.resources.get(kind, {}).get(name)
+    return body is not None and (key is None) == ("for_each" not in body)
+
+
+def test_moved_blocks_lead_from_former_to_declared_addresses(terraform: Terraform) -> None:
+    """Renamed resources keep their state: every former IRSA address moves to its role's."""
+    moves = {interpolated(m["from"]): interpolated(m["to"]) for m in terraform.moved}
+    for former, current in moves.items():
+        assert not declared(terraform, former), f"{former} still exists"
+        assert declared(terraform, current), f"{current} is not declared"
+    for role in terraform.locals["irsa_roles"]:
+        assert moves[f"module.{role}_irsa"] == f'module.irsa["{role}"]'
+        assert moves[f"aws_iam_policy.{role}"] == f'aws_iam_policy.irsa["{role}"]'
+
+
 def test_variables_are_documented(terraform: Terraform) -> None:
     for name, variable in terraform.variables.items():
         assert variable.get("description"), f"variable {name} has no description"
@@ -140,13 +222,26 @@ def test_variables_are_documented(terraform: Terraform) -> None:
 
 @pytest.fixture(scope="module")
 def node_groups(terraform: Terraform) -> dict[str, Any]:
-    return terraform.modules["eks"]["eks_managed_node_groups"]
+    """local.node_pools, the map eks_managed_node_groups is built from (one group per pool)."""
+    template = terraform.modules["eks"]["eks_managed_node_groups"]
+    assert template.startswith("${{for pool, p in local.node_pools : pool => merge(p.settings, {")
+    return terraform.locals["node_pools"]
 
 
-def test_gpu_node_group(terraform: Terraform, node_groups: dict[str, Any]) -> None:
+@pytest.fixture(scope="module")
+def node_group_template(terraform: Terraform) -> str:
+    """What every node group gets from its pool: `p.<setting>` and the common settings."""
+    return " ".join(terraform.modules["eks"]["eks_managed_node_groups"].split())
+
+
+def test_gpu_node_group(
+    terraform: Terraform, node_groups: dict[str, Any], node_group_template: str
+) -> None:
     gpu = node_groups["gpu"]
     assert gpu["ami_type"] == "AL2023_x86_64_NVIDIA"
     assert gpu["capacity_type"] == "SPOT"
+    for setting in ("ami_type", "capacity_type", "instance_types"):
+        assert f"{setting} = p.{setting}" in node_group_template
 
     instance_types = resolve(terraform, gpu["instance_types"])
     assert instance_types and all(t.startswith("g6.") for t in instance_types), instance_types
@@ -154,7 +249,7 @@ def test_gpu_node_group(terraform: Terraform, node_groups: dict[str, Any]) -> No
     validation = terraform.variables["gpu_instance_types"]["validation"][0]
     assert 'startswith(t, "g6.")' in validation["condition"]
 
-    taints = list(gpu["taints"].values())
+    taints = list(gpu["settings"]["taints"].values())
     assert len(taints) == 1
     taint = taints[0]
     assert resolve(terraform, taint["key"]) == GPU_TAINT
@@ -162,23 +257,21 @@ def test_gpu_node_group(terraform: Terraform, node_groups: dict[str, Any]) -> No
 
     labels = {resolve(terraform, k): v for k, v in gpu["labels"].items()}
     assert labels[GPU_LABEL] == "true"
+    assert 'labels = merge({"myretail.io/node-pool" = pool}, p.labels)' in node_group_template
 
-    root = resolve(terraform, gpu["block_device_mappings"])
-    if isinstance(root, str):  # "${local.root_volume.gpu}"
-        expr = interpolated(root)
-        assert expr == "local.root_volume.gpu"
-        root = terraform.locals["root_volume"]["gpu"]
-    ebs = root["xvda"]["ebs"]
-    assert ebs["volume_type"] == "gp3"
-    assert ebs["encrypted"] is True
-    assert root["xvda"]["device_name"] == "/dev/xvda"
+    # the root volume: encrypted gp3 on /dev/xvda for every pool, the GPU pool's own size
+    assert 'block_device_mappings = {xvda = {device_name = "/dev/xvda"' in node_group_template
+    assert 'volume_type = "gp3"' in node_group_template
+    assert "encrypted = true" in node_group_template
+    assert "volume_size = p.root_volume.size" in node_group_template
+    assert gpu["root_volume"]["size"] == "${var.gpu_root_volume_size}"
 
 
 def test_cpu_node_group_is_untainted_on_demand(node_groups: dict[str, Any]) -> None:
     cpu = node_groups["cpu"]
     assert cpu["ami_type"] == "AL2023_x86_64_STANDARD"
     assert cpu["capacity_type"] == "ON_DEMAND"
-    assert "taints" not in cpu
+    assert "taints" not in cpu["settings"] and not cpu["labels"]
     assert set(node_groups) == {"cpu", "gpu"}
 
 
@@ -285,7 +378,7 @@ def test_no_full_access_managed_policies(terraform: Terraform) -> None:
             assert "arn:aws:iam::aws:policy" not in arn, (name, arn)
 
 
-# prefix key (var.bucket_prefixes) -> statements may touch only these
+# role (local.irsa_roles) -> prefix keys (var.bucket_prefixes) its statements may touch
 IRSA_SCOPES = {
     "finetune": {"read": {"datasets", "models"}, "write": {"models"}},
     "inference": {"read": {"models"}, "write": set()},
@@ -304,7 +397,7 @@ def test_irsa_policies_are_scoped_to_bucket_prefixes(terraform: Terraform, docum
     scope = IRSA_SCOPES[document]
     touched_read: set[str] = set()
     touched_write: set[str] = set()
-    for statement in statements(terraform, document):
+    for statement in irsa_statements(terraform, document):
         actions = set(statement["actions"])
         assert not any(a.endswith("*") for a in actions), (document, actions)
         s3_actions = {a for a in actions if a.startswith("s3:")}
@@ -332,8 +425,12 @@ def test_irsa_policies_are_scoped_to_bucket_prefixes(terraform: Terraform, docum
 
 
 def test_kms_use_only_through_s3(terraform: Terraform) -> None:
-    for document in (*IRSA_SCOPES, "kms_via_s3_read"):
-        for statement in statements(terraform, document):
+    for document in terraform.locals["irsa_roles"]:
+        statements = irsa_statements(terraform, document)
+        # every role may read the bucket's SSE-KMS objects (the statement each policy starts with)
+        assert statements[0]["sid"] == "DecryptModelAssetsViaS3"
+        assert statements[0]["actions"] == ["kms:Decrypt"]
+        for statement in statements:
             if any(a.startswith("kms:") for a in statement["actions"]):
                 (condition,) = statement["condition"]
                 assert condition["variable"] == "kms:ViaService"
@@ -341,36 +438,72 @@ def test_kms_use_only_through_s3(terraform: Terraform) -> None:
 
 
 def test_notebooks_are_read_only(terraform: Terraform) -> None:
-    actions = {a for s in statements(terraform, "notebooks") for a in s["actions"]}
+    s3_statements = [
+        s
+        for s in irsa_statements(terraform, "notebooks")
+        if any(a.startswith("s3:") for a in s["actions"])
+    ]
+    actions = {a for s in s3_statements for a in s["actions"]}
     assert actions == {
         "s3:ListBucket",
         "s3:GetBucketLocation",
         "s3:GetObject",
         "s3:GetObjectVersion",
     }
-    for statement in statements(terraform, "notebooks"):
+    others = {a for s in irsa_statements(terraform, "notebooks") for a in s["actions"]} - actions
+    assert others == {"kms:Decrypt"}
+    for statement in s3_statements:
         for resource in statement["resources"]:
             assert resource.startswith("${local.bucket_arn}"), resource
 
 
+def test_irsa_statements_have_no_wildcards(terraform: Terraform) -> None:
+    """What checkov would flag in a written-out policy document (it cannot render the
+    for_each one): no wildcard action or resource, and every statement is an Allow."""
+    assert set(terraform.locals["irsa_roles"]) == {*IRSA_SCOPES, "notebooks"}
+    for role in terraform.locals["irsa_roles"]:
+        for statement in irsa_statements(terraform, role):
+            assert "effect" not in statement, (role, statement)
+            assert statement["sid"] and statement["actions"], (role, statement)
+            assert not [a for a in statement["actions"] if "*" in a], (role, statement)
+            assert "*" not in statement["resources"], (role, statement)
+
+
 def test_irsa_roles_trust_the_chart_service_accounts(terraform: Terraform) -> None:
+    """One role, one policy and one policy document per entry of local.irsa_roles; each role
+    trusts that entry's namespace:service-account and carries that entry's policy."""
+    module = terraform.modules["irsa"]
+    policy = terraform.resource("aws_iam_policy", "irsa")
+    document = terraform.policy_document("irsa")
+    for block in (module, policy, document):
+        assert block["for_each"] == "${local.irsa_roles}"
+    assert module["role_name"] == '${local.name}-${replace(each.key, "_", "-")}'
+    assert module["role_policy_arns"] == {"model_assets": "${aws_iam_policy.irsa[each.key].arn}"}
+    assert policy["policy"] == "${data.aws_iam_policy_document.irsa[each.key].json}"
+    assert policy["name"] == '${local.name}-${replace(each.key, "_", "-")}-model-assets'
+    (subject,) = module["oidc_providers"]["main"]["namespace_service_accounts"]
+    assert subject == "${each.value.namespace}:${each.value.service_account}"
+
     wiring = {
-        "finetune_irsa": ("finetune", "local.myretail_sa.finetune"),
-        "inference_irsa": ("inference", "local.myretail_sa.inference"),
-        "catalog_restore_irsa": ("catalog_restore", "local.myretail_sa.catalog_restore"),
-        "notebooks_irsa": ("notebooks", None),
+        "finetune": ("var.myretail_namespace", "var.myretail_service_accounts.finetune"),
+        "inference": ("var.myretail_namespace", "var.myretail_service_accounts.inference"),
+        "catalog_restore": (
+            "var.myretail_namespace",
+            "var.myretail_service_accounts.catalog_restore",
+        ),
+        "notebooks": ("var.jupyterhub_namespace", "local.notebook_service_account"),
     }
-    for module_name, (policy, service_account) in wiring.items():
-        module = terraform.modules[module_name]
-        assert module["role_policy_arns"] == {"model_assets": f"${{aws_iam_policy.{policy}.arn}}"}
-        assert terraform.resource("aws_iam_policy", policy)["policy"] == (
-            f"${{data.aws_iam_policy_document.{policy}.json}}"
-        )
-        (subject,) = module["oidc_providers"]["main"]["namespace_service_accounts"]
-        if service_account:
-            assert subject == f"${{{service_account}}}"
-    sa = terraform.locals["myretail_sa"]
-    assert sa["finetune"] == ("${var.myretail_namespace}:${var.myretail_service_accounts.finetune}")
+    roles = terraform.locals["irsa_roles"]
+    assert set(roles) == set(wiring)
+    for role, (namespace, service_account) in wiring.items():
+        assert roles[role]["namespace"] == f"${{{namespace}}}", role
+        assert roles[role]["service_account"] == f"${{{service_account}}}", role
+    # the finetune role trusts "<namespace>:<its service account>"
+    finetune = subject.replace("each.value.namespace", roles["finetune"]["namespace"][2:-1])
+    finetune = finetune.replace(
+        "each.value.service_account", roles["finetune"]["service_account"][2:-1]
+    )
+    assert finetune == "${var.myretail_namespace}:${var.myretail_service_accounts.finetune}"
 
 
 # -- ECR ------------------------------------------------------------------------------------------
@@ -385,8 +518,13 @@ def test_ecr_repositories(terraform: Terraform) -> None:
         "myretail/rag-api",
         "myretail/chatbot-ui",
     }
+    # each image is a target of the images' Dockerfile (ci/build-images.sh builds the same
+    # targets: tests/infra/test_workflows.py)
+    assert REPO / terraform.locals["dockerfile"] == DOCKERFILE
+    dockerfile = parse_dockerfile(DOCKERFILE)
     for image in images.values():
-        assert (TF_DIR.parent / image["dockerfile"]).parent.is_dir()
+        assert dockerfile.stage(image["target"])
+    assert {image["target"] for image in images.values()} == set(IMAGE_TARGETS.values())
     repo = terraform.resource("aws_ecr_repository", "service")
     assert repo["for_each"] == "${local.images}"
     assert repo["image_tag_mutability"] == "IMMUTABLE"
@@ -450,7 +588,7 @@ def test_jupyterhub_namespace_and_service_account(terraform: Terraform) -> None:
     assert config["create_namespace"] is False
     sa = terraform.resource("kubernetes_service_account_v1", "notebooks")
     assert one(sa["metadata"])["annotations"]["eks.amazonaws.com/role-arn"] == (
-        "${module.notebooks_irsa.iam_role_arn}"
+        '${module.irsa["notebooks"].iam_role_arn}'
     )
     assert terraform.modules["eks_data_addons"]["enable_jupyterhub"] == "${var.enable_jupyterhub}"
     assert terraform.modules["eks_data_addons"]["jupyterhub_helm_config"] == (
@@ -487,43 +625,69 @@ def test_jupyterhub_authenticator_is_chosen_by_variable(terraform: Terraform) ->
 # -- the MyRetail release -------------------------------------------------------------------------
 
 
+def release_settings(terraform: Terraform) -> str:
+    """local.myretail_release_settings (a merge of maps), whitespace normalized."""
+    return " ".join(terraform.locals["myretail_release_settings"].split())
+
+
 def test_helm_release_wiring(terraform: Terraform) -> None:
     release = terraform.resource("helm_release", "myretail")
     assert release["chart"] == "${path.module}/../charts/myretail"
     assert 'file("${path.module}/../values/prod.yaml")' in release["values"]
-
-    static = {s["name"]: s["value"] for s in release["set"]}
-    assert static["global.imageRegistry"] == "${local.ecr_registry}"
-    assert static["global.modelStore.uri"] == "${local.model_store_uri}"
-    assert static["global.modelStore.bucket"] == "${aws_s3_bucket.model_assets.id}"
-    assert terraform.locals["model_store_uri"] == (
-        "s3://${aws_s3_bucket.model_assets.id}/${var.bucket_prefixes.models}"
-    )
-    assert terraform.default("bucket_prefixes")["models"] == "models"
+    assert "set" not in release, "every --set comes from the two dynamic blocks"
 
     dynamic = {}
     for block in release["dynamic"]:
         body = block["set"]
         (content,) = body["content"]
         dynamic[content["name"]] = (body["for_each"], content["value"])
+    # every setting of local.myretail_release_settings is one --set
+    assert dynamic["${set.key}"] == ("${local.myretail_release_settings}", "${set.value}")
+    settings = release_settings(terraform)
+
+    static = {
+        "global.imageRegistry": "local.ecr_registry",
+        "global.modelStore.uri": "local.model_store_uri",
+        "global.modelStore.bucket": "aws_s3_bucket.model_assets.id",
+    }
+    for name, value in static.items():
+        assert f'"{name}" = {value}' in settings, name
+    assert terraform.locals["model_store_uri"] == (
+        "s3://${aws_s3_bucket.model_assets.id}/${var.bucket_prefixes.models}"
+    )
+    assert terraform.default("bucket_prefixes")["models"] == "models"
 
     # one image per chart component, keyed like the chart
-    assert dynamic["${set.key}.image.repository"] == (
-        "${aws_ecr_repository.service}",
-        "${set.value.name}",
-    )
+    assert (
+        "{for component, repo in aws_ecr_repository.service : "
+        '"${component}.image.repository" => repo.name}'
+    ) in settings
     assert dynamic["${set.key}.image.tag"] == ("${aws_ecr_repository.service}", "${var.image_tag}")
     assert set(terraform.locals["images"]) == CHART_COMPONENTS
 
-    # IRSA role ARNs on the service accounts
-    annotation = r"${set.key}.serviceAccount.annotations.eks\.amazonaws\.com/role-arn"
-    assert annotation in dynamic, sorted(dynamic)
-    assert dynamic[annotation] == ("${local.myretail_irsa}", "${set.value.role_arn}")
-    irsa = terraform.locals["myretail_irsa"]
-    assert set(irsa) == {"finetune", "inference", "catalogRestore"}
-    assert irsa["finetune"]["role_arn"] == "${module.finetune_irsa.iam_role_arn}"
-    assert irsa["inference"]["role_arn"] == "${module.inference_irsa.iam_role_arn}"
-    assert irsa["catalogRestore"]["role_arn"] == "${module.catalog_restore_irsa.iam_role_arn}"
+    # IRSA role ARNs (and fixed names) on the service accounts
+    annotation = r"${component}.serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn"
+    assert (
+        f'{{for component, irsa in local.myretail_irsa : "{annotation}" => irsa.role_arn}}'
+    ) in settings, settings
+    assert (
+        "{for component, irsa in local.myretail_irsa : "
+        '"${component}.serviceAccount.name" => irsa.service_account}'
+    ) in settings
+    assert " ".join(terraform.locals["myretail_irsa"].split()) == (
+        "${{for role, irsa in local.irsa_roles : irsa.chart_component => "
+        "{role_arn = module.irsa[role].iam_role_arn, service_account = irsa.service_account}"
+        " if irsa.chart_component != null}}"
+    )
+    components = {
+        role: irsa["chart_component"] for role, irsa in terraform.locals["irsa_roles"].items()
+    }
+    assert components == {
+        "finetune": "finetune",
+        "inference": "inference",
+        "catalog_restore": "catalogRestore",
+        "notebooks": None,
+    }
 
 
 def test_outputs(terraform: Terraform) -> None:
@@ -535,3 +699,7 @@ def test_outputs(terraform: Terraform) -> None:
     assert outputs["jupyterhub_url"]["value"] == "${local.jupyterhub_url}"
     assert outputs["jupyterhub_password"]["sensitive"] is True
     assert "random_password.jupyterhub" in outputs["jupyterhub_password"]["value"]
+    # the role of every entry of local.irsa_roles, under the role's key
+    assert outputs["irsa_role_arns"]["value"] == (
+        "${{for role, irsa in module.irsa : role => irsa.iam_role_arn}}"
+    )
