@@ -9,13 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
 from schemathesis.generation import GenerationMode
 
 from myretail_inference.app import create_app
 from myretail_inference.engine import BatchingEngine
 from myretail_inference.settings import InferenceSettings
+from myretail_testkit.api_fuzzing import assert_no_server_errors, openapi_schema, operation_labels
 
 pytestmark = pytest.mark.slow
 
@@ -26,15 +25,10 @@ EXAMPLES = {GenerationMode.POSITIVE: 20, GenerationMode.NEGATIVE: 10}
 def api_schema(settings: InferenceSettings, engine: BatchingEngine) -> Any:
     # Few new tokens per request keep a couple of hundred generated examples quick.
     small = settings.model_copy(update={"default_max_new_tokens": 4, "max_new_tokens_limit": 8})
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(small, engine))
-
-
-def _operations(schema: Any) -> list[Any]:
-    return [result.ok() for result in schema.get_all_operations()]
+    return openapi_schema(create_app(small, engine))
 
 
 def test_schema_lists_every_route(api_schema: Any) -> None:
-    labels = {operation.label for operation in _operations(api_schema)}
     assert {
         "POST /generate",
         "GET /v1/models",
@@ -43,24 +37,9 @@ def test_schema_lists_every_route(api_schema: Any) -> None:
         "GET /healthz",
         "GET /readyz",
         "GET /metrics",
-    } <= labels
+    } <= operation_labels(api_schema)
 
 
 @pytest.mark.parametrize("mode", list(EXAMPLES), ids=lambda mode: mode.value)
 def test_no_server_errors(api_schema: Any, mode: GenerationMode) -> None:
-    for operation in _operations(api_schema):
-        if mode is GenerationMode.NEGATIVE and not operation.body:
-            continue  # nothing to get wrong in a GET without parameters
-
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(
-            max_examples=EXAMPLES[mode],
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def check(case: Any) -> None:
-            case.call_and_validate(checks=[schemathesis.checks.not_a_server_error])
-
-        check()
+    assert_no_server_errors(api_schema, mode, EXAMPLES[mode])

@@ -41,10 +41,23 @@ class ErrorResponse(BaseModel):
 
 
 class ApiError(Exception):
-    """An error with a status code and a message that is safe to show to clients."""
+    """An error with a status code and a message that is safe to show to clients.
+
+    Subclasses name their defaults in the class line:
+    ``class NotFoundError(ApiError, status_code=404, error_type="not_found")``.
+    """
 
     status_code = 400
     error_type = "bad_request"
+
+    def __init_subclass__(
+        cls, status_code: int | None = None, error_type: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if status_code is not None:
+            cls.status_code = status_code
+        if error_type is not None:
+            cls.error_type = error_type
 
     def __init__(
         self,
@@ -63,42 +76,34 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-class BadRequestError(ApiError):
-    status_code = 400
-    error_type = "bad_request"
+class BadRequestError(ApiError, status_code=400, error_type="bad_request"):
+    """The request is invalid; the message says what is wrong."""
 
 
-class UnauthorizedError(ApiError):
-    status_code = 401
-    error_type = "unauthorized"
+class UnauthorizedError(ApiError, status_code=401, error_type="unauthorized"):
+    """A protected route was called without a valid Bearer token."""
 
     def __init__(self, message: str = "a valid Bearer token is required") -> None:
         super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
 
 
-class NotFoundError(ApiError):
-    status_code = 404
-    error_type = "not_found"
+class NotFoundError(ApiError, status_code=404, error_type="not_found"):
+    """The named thing (route, model, tag) does not exist."""
 
 
-class PayloadTooLargeError(ApiError):
-    status_code = 413
-    error_type = "payload_too_large"
+class PayloadTooLargeError(ApiError, status_code=413, error_type="payload_too_large"):
+    """The request or what it points at is larger than allowed."""
 
 
-class TooManyRequestsError(ApiError):
-    status_code = 429
-    error_type = "too_many_requests"
+class TooManyRequestsError(ApiError, status_code=429, error_type="too_many_requests"):
+    """The service is at capacity; ``Retry-After`` says when to try again."""
 
     def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after_seconds)})
 
 
-class ServiceUnavailableError(ApiError):
+class ServiceUnavailableError(ApiError, status_code=503, error_type="service_unavailable"):
     """A dependency (model, vector store, chat model, history store) is down."""
-
-    status_code = 503
-    error_type = "service_unavailable"
 
     def __init__(self, dependency: str, message: str, retry_after_seconds: int = 5) -> None:
         super().__init__(
@@ -108,9 +113,8 @@ class ServiceUnavailableError(ApiError):
         self.dependency = dependency
 
 
-class GatewayTimeoutError(ApiError):
-    status_code = 504
-    error_type = "timeout"
+class GatewayTimeoutError(ApiError, status_code=504, error_type="timeout"):
+    """The work did not finish in time."""
 
 
 def error_response(
