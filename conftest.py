@@ -10,6 +10,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-# Session fixtures shared across suites: SeaweedFS (S3) and the tiny model with a real
-# adapter published by the fine-tune code (built once per run, used by every service).
+# Fixtures shared across suites (myretail_testkit.plugin): SeaweedFS (S3), Chromium, and
+# the tiny model with a real adapter published by the fine-tune code — trained once per
+# run and used by the fine-tune, inference, RAG and browser end-to-end tests alike.
 pytest_plugins = ["myretail_testkit.plugin"]

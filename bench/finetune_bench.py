@@ -3,7 +3,8 @@
     .venv/bin/python bench/finetune_bench.py [--steps 60] [--batch-size 8] [--threads N]
 
 Builds the tiny base once, then runs the real fine-tune Job (``myretail_finetune.job``)
-once per method, each in its own process so peak memory is per method. Prints training
+once per method, each in its own process so peak memory is per method (its log and its
+figures as JSON land in the work folder, which a failure quotes). Prints training
 tokens/s (non-padding tokens per second of training), seconds per step, trainable
 parameters and peak RSS, and the LoRA/full ratios. A benchmark, not a test: it prints
 figures and asserts nothing.
@@ -15,7 +16,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,7 +34,7 @@ def _rss_mib() -> float:
 
 
 def child(args: argparse.Namespace) -> None:
-    """Run one method and print its figures as one JSON line."""
+    """Run one method and write its figures to ``<work>/<method>.json``."""
     import datasets
     import peft
     import torch
@@ -83,7 +83,7 @@ def child(args: argparse.Namespace) -> None:
         sampler.join()
     manifest = result.manifest
     train_seconds = manifest["timings"]["train_seconds"]
-    print(
+    (work / f"{args.child}.json").write_text(
         json.dumps(
             {
                 "method": args.child,
@@ -112,6 +112,7 @@ def main() -> None:
         return
 
     from myretail_testkit.models import build_project_tiny_base
+    from myretail_testkit.processes import Supervised
 
     with tempfile.TemporaryDirectory(prefix="finetune-bench-") as work:
         started = time.monotonic()
@@ -134,10 +135,11 @@ def main() -> None:
                 str(args.threads),
             ]
             env = {**os.environ, "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "WARNING"}
-            output = subprocess.run(
-                command, capture_output=True, text=True, check=True, env=env
-            ).stdout
-            results[method] = json.loads(output.strip().splitlines()[-1])
+            run = Supervised(
+                command, name=f"the {method} run", log_path=Path(work) / f"{method}.log", env=env
+            )
+            run.start().wait_success()
+            results[method] = json.loads((Path(work) / f"{method}.json").read_text())
 
     print(
         f"\ntiny profile, {args.steps} steps at batch {args.batch_size}, "

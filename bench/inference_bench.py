@@ -6,7 +6,8 @@ server handled them, then 16 at a time. Prints throughput (generated tokens per 
 the throughput ratio, p50/p95 latency and p50/p95 time to first token.
 
 By default it starts the service itself (``python -m myretail_inference``, the real entry
-point, in its own process, on a loopback port) serving the tiny Llama-architecture model:
+point, in its own process, on a loopback port, its log in ``var/bench/inference.log``)
+serving the tiny Llama-architecture model:
 the tiny base is built once into ``var/bench/tiny-base`` and published as a ``full`` tag
 to a model store in ``var/bench/store``. ``--url`` benchmarks a running service instead.
 
@@ -20,9 +21,7 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -158,6 +157,7 @@ def publish_tiny_model() -> str:
 def local_server(max_batch_size: int) -> Iterator[tuple[str, str]]:
     """Run ``myretail-inference`` (the real entry point) on loopback in its own process."""
     from myretail_common.ports import free_port
+    from myretail_testkit.processes import Supervised, http_ok
 
     port = free_port()
     env = {
@@ -174,28 +174,15 @@ def local_server(max_batch_size: int) -> Iterator[tuple[str, str]]:
         "LOG_LEVEL": "WARNING",
     }
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "myretail_inference"], env=env)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"the server exited with code {server.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not become ready within 180 s")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+    server = Supervised(
+        [sys.executable, "-m", "myretail_inference"],
+        name="the inference server",
+        log_path=BENCH_DIR / "inference.log",
+        env=env,
+        ports={"the benchmark's port": port},
+    )
+    with server.start_ready(http_ok(f"{url}/readyz"), timeout=180):
         yield url, MODEL_NAME
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def median_phase(phases: list[Phase]) -> Phase:

@@ -69,9 +69,9 @@ def raw_rate(embeddings, texts: list[str], batch: int) -> float:
 
 
 def ingest_rate(products: list, embeddings, folder: Path, batch: int):
-    from myretail_rag.ingest import load_products
+    from myretail_rag.catalog.loading import load_products
+    from myretail_rag.catalog.vector_store import CatalogStore
     from myretail_rag.settings import RagSettings
-    from myretail_rag.vector_store import CatalogStore
 
     settings = RagSettings(qdrant_path=str(folder), log_level="WARNING")
     store = CatalogStore.from_settings(settings, embeddings.identity)
@@ -98,12 +98,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from fastapi.testclient import TestClient
 
-    from myretail_rag.app import create_app
-    from myretail_rag.catalog import parse_catalog
-    from myretail_rag.embeddings import load_embeddings
-    from myretail_rag.history import SQLiteHistory
+    from myretail_rag.api.app import create_app
+    from myretail_rag.catalog.embeddings import load_embeddings
+    from myretail_rag.catalog.schema import parse_catalog
+    from myretail_rag.catalog.vector_store import CatalogStore
+    from myretail_rag.conversation.history import SQLiteHistory
     from myretail_rag.settings import RagSettings
-    from myretail_rag.vector_store import CatalogStore
 
     sample = parse_catalog((ROOT / "data" / "catalog.csv").read_bytes())
     big = generated_catalog(sample, args.products)

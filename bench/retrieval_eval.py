@@ -61,13 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per query")
     args = parser.parse_args(argv)
 
-    from myretail_rag.catalog import parse_catalog
-    from myretail_rag.embeddings import load_embeddings
-    from myretail_rag.ingest import load_products
-    from myretail_rag.query import Constraints
-    from myretail_rag.retriever import CatalogSearch
+    from myretail_rag.catalog.embeddings import load_embeddings
+    from myretail_rag.catalog.loading import load_products
+    from myretail_rag.catalog.schema import parse_catalog
+    from myretail_rag.catalog.vector_store import CatalogStore
     from myretail_rag.settings import RagSettings
-    from myretail_rag.vector_store import CatalogStore
+    from myretail_rag.understanding.constraints import Constraints
+    from myretail_rag.understanding.search import CatalogSearch
 
     queries = yaml.safe_load(Path(args.queries).read_text())["queries"]
     products = parse_catalog(Path(args.catalog).read_bytes())

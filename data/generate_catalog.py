@@ -6,8 +6,13 @@ shop and carry the attributes a shopper searches for (arch support, waterproof, 
 sole, easy on/off, ...). Prices, ratings, colours, sizes and stock come from one seeded
 ``random.Random``.
 
+The taxonomy (columns, categories, product types, genders, age groups) is the RAG
+service's :mod:`myretail_rag.catalog.taxonomy`, declared there once; this script holds one
+recipe per product type.
+
 Usage: ``python data/generate_catalog.py [OUT_PATH]`` (default: ``catalog.csv`` next to this
-file). Deterministic: standard library only, no network, no clock; byte-identical output.
+file). Deterministic: standard library only (the taxonomy module too), no network, no
+clock; byte-identical output.
 """
 
 from __future__ import annotations
@@ -20,14 +25,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+try:
+    from myretail_rag.catalog import taxonomy
+except ModuleNotFoundError:  # a Python without the RAG service installed: use the repo's copy
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services" / "rag_api" / "src"))
+    from myretail_rag.catalog import taxonomy
+
 SEED = 1207
 # fmt: off
-COLUMNS = [
-    "product_id", "name", "brand", "category", "subcategory", "gender", "age_group",
-    "price", "rating", "color", "sizes", "description", "in_stock",
-]
-
-# Brands per vocabulary family: name -> price tier (0 value, 1 mid-range, 2 premium).
+# Brands per category: name -> price tier (0 value, 1 mid-range, 2 premium).
 BRANDS: dict[str, dict[str, int]] = {
     "footwear": {
         "TrailMate": 1, "StrideWell": 1, "EverComfort": 0, "Northbound": 2, "UrbanSole": 0,
@@ -162,9 +168,7 @@ class Item:
 class Sub:
     """How one subcategory's products are assembled."""
 
-    category: str
-    subcategory: str
-    family: str  # vocabulary family: key into BRANDS / LINES / COLORS
+    subcategory: str  # a product type of the taxonomy
     nouns: dict[str, Item]  # product type used in names ("Walking Shoe") -> overrides
     price: tuple[float, float]
     materials: tuple[str, ...]  # description openers ("Breathable mesh")
@@ -176,8 +180,12 @@ class Sub:
     gender_label: bool = True  # put "Men's"/"Women's"/"Kids'" in the name
     shoe: bool = False  # footwear sizing and senior footwear wording
     extra: dict[str, tuple[str, ...]] = field(default_factory=dict)  # age group -> features
-    brands: tuple[str, ...] = ()  # subset of the family's brands; empty: all of them
-    colors: tuple[str, ...] = ()  # overrides the family's colours
+    brands: tuple[str, ...] = ()  # subset of the category's brands; empty: all of them
+    colors: tuple[str, ...] = ()  # overrides the category's colours
+
+    @property
+    def category(self) -> str:  # also the key into BRANDS / LINES / COLORS
+        return taxonomy.category_of(self.subcategory)
 
 
 def plain(*nouns: str) -> dict[str, Item]:
@@ -190,10 +198,10 @@ SHOE_USES = (
     "city streets and park paths", "travel and sightseeing",
 )
 
-SUBCATEGORIES: list[Sub] = [
+RECIPES: list[Sub] = [
     # ------------------------------------------------------------------------------ footwear
     Sub(
-        "footwear", "walking shoes", "footwear", plain("Walking Shoe"),
+        "walking shoes", plain("Walking Shoe"),
         price=(39, 189),
         materials=("Breathable mesh", "Soft knit", "Full-grain leather", "Lightweight synthetic",
                    "Suede"),
@@ -217,7 +225,7 @@ SUBCATEGORIES: list[Sub] = [
         shoe=True,
     ),
     Sub(
-        "footwear", "running shoes", "footwear",
+        "running shoes",
         plain("Running Shoe", "Trail Running Shoe", "Road Running Shoe"),
         price=(59, 199),
         materials=("Engineered mesh", "Featherlight knit", "Breathable mesh", "Seamless knit"),
@@ -238,7 +246,7 @@ SUBCATEGORIES: list[Sub] = [
         shoe=True,
     ),
     Sub(
-        "footwear", "hiking boots", "footwear",
+        "hiking boots",
         plain("Hiking Boot", "Mid Hiking Boot", "Trail Boot"),
         price=(79, 249),
         materials=("Waterproof leather", "Rugged suede", "Nubuck leather", "Ripstop synthetic"),
@@ -257,7 +265,7 @@ SUBCATEGORIES: list[Sub] = [
         shoe=True,
     ),
     Sub(
-        "footwear", "sandals", "footwear", plain("Sandal", "Slide Sandal", "Sport Sandal"),
+        "sandals", plain("Sandal", "Slide Sandal", "Sport Sandal"),
         price=(24, 119),
         materials=("Soft leather", "Quick-dry webbing", "Cork and leather", "Lightweight EVA"),
         features=("a contoured footbed with arch support", "adjustable straps",
@@ -272,7 +280,7 @@ SUBCATEGORIES: list[Sub] = [
         shoe=True,
     ),
     Sub(
-        "footwear", "dress shoes", "footwear",
+        "dress shoes",
         {"Oxford": Item(), "Loafer": Item(), "Derby Shoe": Item(), "Chelsea Boot": Item(),
          "Pump": Item(only=("women",)), "Ballet Flat": Item(only=("women",))},
         price=(69, 229),
@@ -287,7 +295,7 @@ SUBCATEGORIES: list[Sub] = [
         shoe=True,
     ),
     Sub(
-        "footwear", "sneakers", "footwear",
+        "sneakers",
         plain("Sneaker", "Court Sneaker", "Low-Top Sneaker", "High-Top Sneaker"),
         price=(44, 159),
         materials=("Canvas", "Leather", "Knit", "Suede and mesh"),
@@ -302,7 +310,7 @@ SUBCATEGORIES: list[Sub] = [
         shoe=True,
     ),
     Sub(
-        "footwear", "slippers", "footwear",
+        "slippers",
         plain("Slipper", "Moccasin Slipper", "Clog Slipper", "Bootie Slipper"),
         price=(19, 79),
         materials=("Plush fleece", "Sheepskin", "Soft knit", "Faux fur-lined suede"),
@@ -319,7 +327,7 @@ SUBCATEGORIES: list[Sub] = [
     ),
     # ------------------------------------------------------------------------------- apparel
     Sub(
-        "apparel", "t-shirts", "apparel",
+        "t-shirts",
         plain("T-Shirt", "Crewneck Tee", "V-Neck Tee", "Pocket Tee", "Henley Tee"),
         price=(12, 45),
         materials=("Soft organic cotton", "Slub cotton", "Cotton-modal blend", "Midweight jersey"),
@@ -333,7 +341,7 @@ SUBCATEGORIES: list[Sub] = [
                 "Performance": "moisture-wicking performance fabric"},
     ),
     Sub(
-        "apparel", "jackets", "apparel",
+        "jackets",
         {
             "Puffer Jacket": Item(
                 (79, 249), ("Recycled nylon", "Ripstop nylon"),
@@ -365,7 +373,7 @@ SUBCATEGORIES: list[Sub] = [
                   ("women", "senior", 4)),
     ),
     Sub(
-        "apparel", "jeans", "apparel",
+        "jeans",
         plain("Straight Jeans", "Slim Jeans", "Relaxed Jeans", "Bootcut Jeans", "Skinny Jeans"),
         price=(39, 129),
         materials=("Stretch denim", "Rigid selvedge denim", "Organic cotton denim",
@@ -378,7 +386,7 @@ SUBCATEGORIES: list[Sub] = [
         styles={"Comfort Stretch": "flexible comfort stretch", "Classic": "a timeless dark wash"},
     ),
     Sub(
-        "apparel", "dresses", "apparel",
+        "dresses",
         plain("Wrap Dress", "Midi Dress", "Maxi Dress", "Shirt Dress", "Sundress"),
         price=(34, 179),
         materials=("Flowy viscose", "Linen blend", "Stretch jersey", "Cotton poplin"),
@@ -391,7 +399,7 @@ SUBCATEGORIES: list[Sub] = [
                 "Tiered": "a tiered, swingy skirt"},
     ),
     Sub(
-        "apparel", "sweaters", "apparel",
+        "sweaters",
         {"Crewneck Sweater": Item(), "Quarter-Zip Sweater": Item(), "Cable-Knit Sweater": Item(),
          "Turtleneck": Item(),
          "Cardigan": Item(features=("easy button-front dressing", "two patch pockets",
@@ -406,7 +414,7 @@ SUBCATEGORIES: list[Sub] = [
                   ("women", "senior", 4)),
     ),
     Sub(
-        "apparel", "activewear", "apparel",
+        "activewear",
         {
             "Leggings": Item(
                 (29, 89), features=("a high-rise waistband", "a hidden waistband pocket",
@@ -440,7 +448,7 @@ SUBCATEGORIES: list[Sub] = [
                 "Lightweight": "featherlight fabric"},
     ),
     Sub(
-        "apparel", "socks", "apparel",
+        "socks",
         plain("Crew Socks 3-Pack", "Ankle Socks 6-Pack", "Hiking Socks", "Quarter Socks 3-Pack"),
         price=(6, 29),
         materials=("Merino wool blend", "Cushioned cotton", "Bamboo blend", "Performance knit"),
@@ -456,7 +464,7 @@ SUBCATEGORIES: list[Sub] = [
     ),
     # --------------------------------------------------------------------------- electronics
     Sub(
-        "electronics", "headphones", "electronics",
+        "headphones",
         {
             "Wireless Over-Ear Headphones": Item(
                 (79, 349), ("Premium", "Foldable", "Lightweight"),
@@ -493,7 +501,7 @@ SUBCATEGORIES: list[Sub] = [
         brands=("Sonora", "VoltEdge", "Arcwave", "Pulsar"),
     ),
     Sub(
-        "electronics", "smartwatches", "electronics",
+        "smartwatches",
         {"Smartwatch": Item(), "GPS Sports Watch": Item(),
          "Fitness Tracker": Item((49, 149), sizes="one")},
         price=(79, 449),
@@ -509,7 +517,7 @@ SUBCATEGORIES: list[Sub] = [
         extra={"senior": ("fall detection and emergency SOS",)},
     ),
     Sub(
-        "electronics", "phone accessories", "electronics",
+        "phone accessories",
         {
             "MagSafe Phone Case": Item(
                 (15, 49), features=("drop protection up to 10 ft", "a raised bezel for the screen",
@@ -540,7 +548,7 @@ SUBCATEGORIES: list[Sub] = [
         gender_label=False,
     ),
     Sub(
-        "electronics", "speakers", "electronics",
+        "speakers",
         {
             "Bluetooth Speaker": Item(
                 (29, 149), ("Compact", "Waterproof", "Rugged"),
@@ -566,7 +574,7 @@ SUBCATEGORIES: list[Sub] = [
         gender_label=False,
     ),
     Sub(
-        "electronics", "laptop bags", "electronics",
+        "laptop bags",
         {
             "Laptop Backpack": Item(
                 (39, 129), features=("a padded laptop compartment", "a luggage pass-through strap",
@@ -594,7 +602,7 @@ SUBCATEGORIES: list[Sub] = [
     ),
     # ---------------------------------------------------------------------------------- home
     Sub(
-        "home", "cookware", "home",
+        "cookware",
         {
             "Frying Pan": Item(
                 (19, 89), ("Tri-ply stainless", "Hard-anodized nonstick", "Ceramic nonstick"),
@@ -626,7 +634,7 @@ SUBCATEGORIES: list[Sub] = [
         colors=("Stainless", "Black", "Red", "Cream", "Graphite", "Sage"),
     ),
     Sub(
-        "home", "bedding", "home",
+        "bedding",
         {
             "Sheet Set": Item(
                 (39, 159), features=("a breathable weave",
@@ -658,7 +666,7 @@ SUBCATEGORIES: list[Sub] = [
         colors=("White", "Ivory", "Grey", "Sage", "Navy", "Blush", "Charcoal"),
     ),
     Sub(
-        "home", "lighting", "home",
+        "lighting",
         {
             "LED Table Lamp": Item(
                 (29, 129), features=("dimmable warm light", "a touch control",
@@ -688,7 +696,7 @@ SUBCATEGORIES: list[Sub] = [
         colors=("Black", "Brass", "White", "Natural", "Bronze"),
     ),
     Sub(
-        "home", "kitchen appliances", "home",
+        "kitchen appliances",
         {
             "Air Fryer": Item(
                 (59, 199), features=("a 6-quart basket", "one-touch presets",
@@ -721,7 +729,7 @@ SUBCATEGORIES: list[Sub] = [
     ),
     # -------------------------------------------------------------------------------- beauty
     Sub(
-        "beauty", "skincare", "beauty",
+        "skincare",
         plain("Hydrating Face Moisturizer", "Vitamin C Serum", "Gentle Foaming Cleanser",
               "SPF 50 Sunscreen", "Retinol Night Cream", "Eye Cream"),
         price=(9, 89),
@@ -735,7 +743,7 @@ SUBCATEGORIES: list[Sub] = [
         extra={"senior": ("peptides that care for mature skin",)},
     ),
     Sub(
-        "beauty", "haircare", "beauty",
+        "haircare",
         plain("Shampoo", "Conditioner", "Hair Mask", "Styling Cream", "Dry Shampoo", "Hair Oil"),
         price=(7, 59),
         materials=("Sulfate-free", "Nourishing", "Volumizing", "Color-safe"),
@@ -746,7 +754,7 @@ SUBCATEGORIES: list[Sub] = [
         segments=(("women", "adult", 14), ("men", "adult", 8), ("unisex", "adult", 6)),
     ),
     Sub(
-        "beauty", "fragrance", "beauty",
+        "fragrance",
         {"Eau de Parfum": Item(), "Eau de Toilette": Item(), "Cologne": Item(only=("men",)),
          "Body Mist": Item((19, 39), only=("women",))},
         price=(29, 149),
@@ -759,7 +767,7 @@ SUBCATEGORIES: list[Sub] = [
     ),
     # -------------------------------------------------------------------------------- sports
     Sub(
-        "sports", "yoga", "sports",
+        "yoga",
         {
             "Yoga Mat": Item(
                 (24, 129), ("Natural rubber", "Eco TPE", "Cork"),
@@ -786,7 +794,7 @@ SUBCATEGORIES: list[Sub] = [
         brands=("ZenFlow", "Basecamp Co.", "Summit Gear"),
     ),
     Sub(
-        "sports", "cycling", "sports",
+        "cycling",
         {
             "Bike Helmet": Item(
                 (39, 199), ("Lightweight", "Aerodynamic"),
@@ -825,7 +833,7 @@ SUBCATEGORIES: list[Sub] = [
         brands=("Velocity Cycle", "Summit Gear", "Ridgeline Outdoor", "Basecamp Co."),
     ),
     Sub(
-        "sports", "camping", "sports",
+        "camping",
         {
             "2-Person Tent": Item(
                 (99, 399), ("Lightweight", "Weatherproof"),
@@ -852,7 +860,7 @@ SUBCATEGORIES: list[Sub] = [
         brands=("Summit Gear", "Basecamp Co.", "Ridgeline Outdoor"),
     ),
     Sub(
-        "sports", "fitness equipment", "sports",
+        "fitness equipment",
         {
             "Adjustable Dumbbell Set": Item(
                 (149, 449), ("Space-saving", "Heavy-duty"),
@@ -885,7 +893,7 @@ SUBCATEGORIES: list[Sub] = [
     ),
     # ---------------------------------------------------------------------------------- kids
     Sub(
-        "kids", "toys", "kids",
+        "toys",
         {
             "Building Blocks Set": Item((19, 79), uses=("ages 4 and up",)),
             "Wooden Puzzle": Item((9, 29), ("Eco-friendly wooden",), uses=("ages 3 and up",)),
@@ -906,7 +914,7 @@ SUBCATEGORIES: list[Sub] = [
         brands=("PlayNest", "Bright Minds", "Little Sprout"),
     ),
     Sub(
-        "kids", "kids shoes", "kids",
+        "kids shoes",
         plain("Sneaker", "Light-Up Sneaker", "Rain Boot", "Sandal", "School Shoe"),
         price=(24, 79),
         materials=("Washable canvas", "Breathable mesh", "Durable synthetic", "Soft leather"),
@@ -921,7 +929,7 @@ SUBCATEGORIES: list[Sub] = [
         brands=("TinyTrek", "Little Sprout", "Kinetix", "PlayNest"),
     ),
     Sub(
-        "kids", "school bags", "kids",
+        "school bags",
         {
             "School Backpack": Item(
                 (24, 69), features=("padded, adjustable straps", "a laptop sleeve",
@@ -947,7 +955,7 @@ SUBCATEGORIES: list[Sub] = [
     ),
     # --------------------------------------------------------------------------- accessories
     Sub(
-        "accessories", "handbags", "accessories",
+        "handbags",
         plain("Tote Bag", "Crossbody Bag", "Shoulder Bag", "Satchel", "Clutch"),
         price=(39, 299),
         materials=("Pebbled leather", "Vegan leather", "Woven straw", "Canvas and leather"),
@@ -960,7 +968,7 @@ SUBCATEGORIES: list[Sub] = [
         colors=("Black", "Brown", "Tan", "Navy", "Cognac", "Blush", "Cream", "Olive"),
     ),
     Sub(
-        "accessories", "sunglasses", "accessories",
+        "sunglasses",
         plain("Aviator Sunglasses", "Round Sunglasses", "Wayfarer Sunglasses",
               "Sport Sunglasses"),
         price=(19, 189),
@@ -973,7 +981,7 @@ SUBCATEGORIES: list[Sub] = [
         colors=("Black", "Tortoise", "Gold", "Silver", "Crystal", "Navy"),
     ),
     Sub(
-        "accessories", "hats", "accessories",
+        "hats",
         {
             "Baseball Cap": Item(
                 (14, 34), ("Cotton twill", "Washed canvas"),
@@ -1072,13 +1080,13 @@ def _rating(tier: int, rng: random.Random) -> str:
 
 
 def _model(sub: Sub, rng: random.Random) -> str:
-    if sub.family == "footwear":
+    if sub.category == "footwear":
         prefix = rng.choice(SHOE_PREFIX)
         suffix = rng.choice([s for s in SHOE_SUFFIX if s != prefix])
         return f"{prefix}{suffix}{rng.choice(SHOE_VERSIONS)}"
-    if sub.family == "electronics":
+    if sub.category == "electronics":
         return f"{rng.choice(LINES['electronics'])} {rng.choice(MODEL_NUMBERS)}"
-    return rng.choice(LINES[sub.family])
+    return rng.choice(LINES[sub.category])
 
 
 _GENDER_LABEL = {"men": "Men's", "women": "Women's", "kids": "Kids'", "unisex": ""}
@@ -1171,15 +1179,28 @@ def _pick_style(sub: Sub, age: str, rng: random.Random) -> str:
     return style
 
 
+def _recipes_in_taxonomy_order() -> list[Sub]:
+    """One recipe per product type of the taxonomy, in its order; segments name only the
+    taxonomy's genders and age groups."""
+    recipes = {sub.subcategory: sub for sub in RECIPES}
+    if len(recipes) != len(RECIPES) or set(recipes) != set(taxonomy.SUBCATEGORIES):
+        raise ValueError("RECIPES must hold exactly one recipe per product type of the taxonomy")
+    for sub in RECIPES:
+        for gender, age, _ in sub.segments:
+            if gender not in taxonomy.GENDERS or age not in taxonomy.AGE_GROUPS:
+                raise ValueError(f"{sub.subcategory}: unknown segment {gender}/{age}")
+    return [recipes[name] for name in taxonomy.SUBCATEGORIES]
+
+
 def generate_rows(seed: int = SEED) -> list[dict[str, str]]:
     """Build every product row, in a fixed order (subcategory by subcategory)."""
     rng = random.Random(seed)  # noqa: S311 - reproducible sample data, not security
     rows: list[dict[str, str]] = []
     names: set[str] = set()
-    for sub in SUBCATEGORIES:
-        family_brands = BRANDS[sub.family]
-        brands = {b: family_brands[b] for b in sub.brands} if sub.brands else family_brands
-        colors = sub.colors or COLORS[sub.family]
+    for sub in _recipes_in_taxonomy_order():
+        category_brands = BRANDS[sub.category]
+        brands = {b: category_brands[b] for b in sub.brands} if sub.brands else category_brands
+        colors = sub.colors or COLORS[sub.category]
         for gender, age, count in sub.segments:
             nouns = [n for n, it in sub.nouns.items() if not it.only or gender in it.only]
             for _ in range(count):
@@ -1218,7 +1239,7 @@ def generate_rows(seed: int = SEED) -> list[dict[str, str]]:
 def render(rows: list[dict[str, str]]) -> str:
     """The rows as CSV text: header first, ``\\n`` line endings, minimal quoting."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=taxonomy.COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()

@@ -15,13 +15,20 @@ process it started. ``--check`` starts the stack, asks each assistant one questi
 stops again (CI smoke test); ``--build-only`` runs stages 1-3.
 
 Everything runs through the services' own console scripts, exactly as in their images:
-this script imports none of the services, only ``myretail_common``.
+this script imports none of the services, only ``myretail_common`` and the dev kit's
+process supervisor (``myretail_testkit.processes``).
 
 Environment: ``INFERENCE_PORT``, ``RAG_API_PORT``, ``UI_PORT`` move the services;
 ``DEMO_VAR_DIR`` moves var/; ``DEMO_CHAT_PROVIDER`` (``none``, the default, or ``openai``
 = the local inference service) picks the Shopping assistant's chat model; ``DEMO_HOST``
 is the listen address (127.0.0.1). Training settings of ``myretail-finetune`` (e.g.
 ``MAX_STEPS``) pass through and are part of the adapter's tag, so changing them retrains.
+
+``DEMO_ADAPTER_URI`` (``<model store URI>/<model>/<tag>``, e.g.
+``file:///tmp/run/store/loyalty-assistant/v1``) serves an adapter that is already
+published instead of stages 1-2: nothing is built or trained, both stages say "reused",
+and the inference service loads that tag (on the base its manifest names). The
+end-to-end tests pass the test session's adapter this way, so they train nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +41,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -48,6 +54,18 @@ from typing import IO, Any
 from myretail_common.model_store import ModelStore
 from myretail_common.ports import PortInUseError, ensure_port_free
 from myretail_common.storage import Storage
+from myretail_testkit.processes import (
+    LOG_HEADER,
+    ProcessError,
+    Supervised,
+    display_path,
+    http_ok,
+    http_status,
+    log_tail,
+    stop_all,
+    wait_all_ready,
+)
+from myretail_testkit.rag import BOOK_QUESTION
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +74,6 @@ CATALOG = Path("data/catalog.csv")
 TRAIN_FILE = Path("data/loyalty_qa_train.jsonl")
 EVAL_FILE = Path("data/loyalty_qa_val.jsonl")
 POLICY = Path("docs/myelite-program.md")
-SEED_QUESTION = "Please suggest walking shoes for a 60 year old man, in a table format"
 
 # Settings of myretail-finetune that change the trained adapter: part of its tag.
 TRAINING_KNOBS = (
@@ -88,6 +105,32 @@ class ConfigError(DemoError):
     """The demo's settings (ports, variables) are wrong; nothing was started."""
 
 
+@dataclass(frozen=True)
+class PublishedTag:
+    """An adapter tag that is already published: ``<store_uri>/<model>/<tag>``."""
+
+    store_uri: str
+    model: str
+    tag: str
+
+    @classmethod
+    def parse(cls, uri: str) -> PublishedTag:
+        parts = uri.strip().rstrip("/").rsplit("/", 2)
+        if len(parts) != 3 or "://" not in parts[0] or not all(parts):
+            raise ConfigError(
+                f"DEMO_ADAPTER_URI={uri!r} is not <model store URI>/<model>/<tag> "
+                "(e.g. file:///tmp/store/loyalty-assistant/v1)"
+            )
+        return cls(*parts)
+
+    def show(self) -> str:
+        """Its local folder for a file:// store (shorter), else its URI."""
+        uri = f"{self.store_uri}/{self.model}/{self.tag}"
+        if uri.startswith("file://"):
+            return display_path(Path(urllib.request.url2pathname(uri[len("file://") :])))
+        return uri
+
+
 # ---------------------------------------------------------------------------- settings
 
 
@@ -112,6 +155,7 @@ class DemoConfig:
     ui_port: int = 7860
     chat_provider: str = "none"
     model_name: str = MODEL_NAME
+    prebuilt_adapter: PublishedTag | None = None
     bin_dir: Path = field(default_factory=lambda: Path(sys.executable).parent)
     ready_timeout_seconds: float = 600.0
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -129,6 +173,9 @@ class DemoConfig:
             "chat_provider": env.get("DEMO_CHAT_PROVIDER") or "none",
             "env": env,
         }
+        if env.get("DEMO_ADAPTER_URI"):
+            adapter = PublishedTag.parse(env["DEMO_ADAPTER_URI"])
+            values |= {"prebuilt_adapter": adapter, "model_name": adapter.model}
         values.update({key: value for key, value in overrides.items() if value is not None})
         config = cls(**values)
         if config.chat_provider not in ("none", "openai"):
@@ -146,6 +193,8 @@ class DemoConfig:
 
     @property
     def store_uri(self) -> str:
+        if self.prebuilt_adapter is not None:
+            return self.prebuilt_adapter.store_uri
         return self.model_store.resolve().as_uri()
 
     @property
@@ -234,48 +283,18 @@ class Progress:
         return time.monotonic() - self.started
 
 
-_NOISE = ("=====", "warnings.warn(", "Warning:", "warn(")
+_NOISE = (LOG_HEADER, "warnings.warn(", "Warning:", "warn(")
 
 
 def last_line(path: Path, limit: int = 16384) -> str:
-    """The latest informative line of a log (not warnings, not our own header)."""
-    for line in reversed(tail(path, 40, limit)):
+    """The latest informative line of a log (not warnings, not the supervisor's header)."""
+    for line in reversed(log_tail(path, 40, limit)):
         if not any(marker in line for marker in _NOISE):
             return line
     return "starting …"
 
 
-def tail(path: Path, count: int, limit: int = 65536) -> list[str]:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - limit))
-            text = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return []
-    lines = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
-    return lines[-count:]
-
-
-# ---------------------------------------------------------------------------- processes
-
-
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGTERM when this script dies, even by SIGKILL."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    url: str | None = None
+# ---------------------------------------------------------------------------- the stack
 
 
 class Stack:
@@ -286,7 +305,8 @@ class Stack:
     def __init__(self, config: DemoConfig, out: IO[str] | None = None) -> None:
         self.config = config
         self.progress = Progress(out)
-        self.children: list[Child] = []
+        self.processes: list[Supervised] = []  # all it started, build steps too
+        self.services: dict[Supervised, str] = {}  # the long-running ones and their URLs
         self.model_tag: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -317,6 +337,8 @@ class Stack:
 
     # -- build stages ----------------------------------------------------------------------
     def build(self) -> None:
+        if self.config.prebuilt_adapter is not None:
+            self._prebuilt_manifest()  # a wrong DEMO_ADAPTER_URI fails before anything is built
         for folder in (self.config.var_dir, self.config.logs, self.config.stamps):
             folder.mkdir(parents=True, exist_ok=True)
         self.build_tiny_base()
@@ -326,8 +348,12 @@ class Stack:
     def build_tiny_base(self) -> None:
         config = self.config
         self.progress.stage(1, self.STAGES, "Tiny base model (Llama architecture, ~4M parameters)")
+        if config.prebuilt_adapter is not None:
+            base = self._prebuilt_manifest().get("base_model", "?")
+            self.progress.detail(f"✓ reused {display_path(Path(base))} (DEMO_ADAPTER_URI's base)")
+            return
         if (config.tiny_base / "config.json").is_file() and self._stamp("tiny-base"):
-            self.progress.detail(f"✓ reused {self._show(config.tiny_base)}")
+            self.progress.detail(f"✓ reused {display_path(config.tiny_base)}")
             return
         shutil.rmtree(config.tiny_base, ignore_errors=True)
         started = time.monotonic()
@@ -351,12 +377,14 @@ class Stack:
         )
         self._write_stamp("tiny-base", {"path": str(config.tiny_base)})
         self.progress.detail(
-            f"✓ built {self._show(config.tiny_base)} in {time.monotonic() - started:.0f}s"
+            f"✓ built {display_path(config.tiny_base)} in {time.monotonic() - started:.0f}s"
         )
 
     def adapter_tag(self) -> str:
         """``demo-<digest>``: a new tag when the data, the base or the training settings change."""
         config = self.config
+        if config.prebuilt_adapter is not None:
+            return config.prebuilt_adapter.tag
         knobs = json.dumps({k: config.env[k] for k in TRAINING_KNOBS if k in config.env})
         base_files = sorted(
             path for path in config.tiny_base.glob("*") if path.suffix in (".json", ".safetensors")
@@ -372,10 +400,14 @@ class Stack:
         self.progress.stage(
             2, self.STAGES, f"Fine-tune the Loyalty Program adapter ({config.model_name}:{tag})"
         )
+        if config.prebuilt_adapter is not None:
+            self._prebuilt_manifest()
+            self.progress.detail(f"✓ reused {config.prebuilt_adapter.show()} (DEMO_ADAPTER_URI)")
+            return
         store = ModelStore(Storage(config.store_uri))
         if store.has_tag(config.model_name, tag):
             self.progress.detail(
-                f"✓ reused {self._show(config.model_store / config.model_name / tag)}"
+                f"✓ reused {display_path(config.model_store / config.model_name / tag)}"
             )
             return
         started = time.monotonic()
@@ -404,7 +436,8 @@ class Stack:
         stamp = self._stamp("catalog")
         if stamp and stamp.get("sha256") == digest and config.qdrant_path.is_dir():
             self.progress.detail(
-                f"✓ reused {self._show(config.qdrant_path)} ({stamp.get('products', '?')} products)"
+                f"✓ reused {display_path(config.qdrant_path)} "
+                f"({stamp.get('products', '?')} products)"
             )
             return
         shutil.rmtree(config.qdrant_path, ignore_errors=True)
@@ -418,7 +451,7 @@ class Stack:
             products = sum(1 for _ in csv.DictReader(handle))
         self._write_stamp("catalog", {"sha256": digest, "products": products})
         self.progress.detail(
-            f"✓ loaded {products} products into {self._show(config.qdrant_path)} "
+            f"✓ loaded {products} products into {display_path(config.qdrant_path)} "
             f"in {time.monotonic() - started:.0f}s"
         )
 
@@ -472,16 +505,21 @@ class Stack:
                 config.ui_port,
                 {
                     "RAG_API_ENDPOINT": f"{rag_url}/generate",
-                    "FINETUNE_API_ENDPOINT": f"{inference_url}/generate",
+                    "INFERENCE_API_ENDPOINT": f"{inference_url}/generate",
                 },
             ),
         ]
+        variables = {port: variable for variable, port in config.ports.items()}
         for number, name, title, script, port, extra in services:
             self.progress.stage(number, self.STAGES, f"{title} on port {port}")
             env = self._env(PORT=str(port), HOST=config.host, **extra)
-            child = self._spawn(name, [self._bin(script)], env)
-            child.url = config.url(port)
-            self.progress.detail(f"started (pid {child.process.pid}), log {self._show(child.log)}")
+            # The port is checked again: the build may have taken minutes.
+            ports = {variables[port]: port}
+            service = self._start(name, [self._bin(script)], env, ports)
+            self.services[service] = config.url(port)
+            self.progress.detail(
+                f"started (pid {service.pid}), log {display_path(service.log_path)}"
+            )
 
     def _chat_label(self) -> str:
         if self.config.chat_provider == "openai":
@@ -489,32 +527,28 @@ class Stack:
         return "none, retrieval-only answers"
 
     def wait_ready(self) -> None:
-        """Poll every service's /readyz; fail early when one exits."""
+        """Poll every service's /readyz side by side; fail early when one exits."""
         self.progress.line("Waiting for the services to be ready …")
         started = time.monotonic()
-        pending = [child for child in self.children if child.url]
-        while pending:
-            for child in list(pending):
-                self._check_alive(child)
-                if _get(f"{child.url}/readyz")[0] == 200:
-                    pending.remove(child)
-                    self.progress.detail(
-                        f"✓ {child.name} ready at {child.url} ({time.monotonic() - started:.0f}s)"
-                    )
-            if not pending:
-                break
-            if time.monotonic() - started > self.config.ready_timeout_seconds:
-                names = ", ".join(child.name for child in pending)
-                raise DemoError(
-                    f"not ready after {self.config.ready_timeout_seconds:.0f}s: {names}; "
-                    f"see {self._show(self.config.logs)}"
-                )
-            waiting = pending[0]
-            self.progress.beat(started, f"{waiting.name}: {last_line(waiting.log)}")
-            time.sleep(0.5)
+
+        def ready(service: Supervised, seconds: float) -> None:
+            self.progress.detail(
+                f"✓ {service.name} ready at {self.services[service]} ({seconds:.0f}s)"
+            )
+
+        def waiting(service: Supervised) -> None:
+            self.progress.beat(started, f"{service.name}: {last_line(service.log_path)}")
+
+        wait_all_ready(
+            [(service, http_ok(f"{url}/readyz")) for service, url in self.services.items()],
+            self.config.ready_timeout_seconds,
+            interval=0.5,
+            on_wait=waiting,
+            on_ready=ready,
+        )
 
     def urls(self) -> dict[str, str]:
-        return {child.name: child.url for child in self.children if child.url}
+        return {service.name: url for service, url in self.services.items()}
 
     def print_summary(self) -> None:
         config = self.config
@@ -523,14 +557,14 @@ class Stack:
         self.progress.line(f"  Chat UI        {config.url(config.ui_port)}")
         self.progress.line(f"  RAG API        {config.url(config.rag_port)}/docs")
         self.progress.line(f"  Inference API  {config.url(config.inference_port)}/docs")
-        self.progress.line(f"  Logs           {self._show(config.logs)}/")
+        self.progress.line(f"  Logs           {display_path(config.logs)}/")
         self.progress.line("Press Ctrl-C to stop.")
 
     def watch(self) -> None:
         """Block until a service exits on its own (an error) or the user stops the demo."""
         while True:
-            for child in self.children:
-                self._check_alive(child)
+            for service in self.services:
+                service.check_alive("stopped unexpectedly")
             time.sleep(1.0)
 
     def smoke(self) -> None:
@@ -545,35 +579,24 @@ class Stack:
             raise DemoError(f"inference /generate answered {status}: {body}")
         answer = str(body.get("response", ""))
         self.progress.detail(f"Loyalty:  {question['prompt']} -> {answer[:160]!r}")
-        status, body = _post(f"{config.url(config.rag_port)}/generate", {"prompt": SEED_QUESTION})
+        status, body = _post(f"{config.url(config.rag_port)}/generate", {"prompt": BOOK_QUESTION})
         if status != 200:
             raise DemoError(f"RAG API /generate answered {status}: {body}")
         first_lines = " / ".join(str(body.get("response", "")).splitlines()[:3])
-        self.progress.detail(f"Shopping: {SEED_QUESTION} -> {first_lines[:160]!r} …")
-        status, _ = _get(f"{config.url(config.ui_port)}/")
+        self.progress.detail(f"Shopping: {BOOK_QUESTION} -> {first_lines[:160]!r} …")
+        status = http_status(f"{config.url(config.ui_port)}/")
         if status != 200:
             raise DemoError(f"the UI page answered {status}")
         self.progress.detail("UI:       page served")
 
     def stop(self) -> None:
-        """SIGTERM every child's process group, wait, then SIGKILL what is left."""
-        alive = [child for child in self.children if child.process.poll() is None]
+        """SIGTERM every running process group (last started first), wait, then SIGKILL."""
+        alive = [process for process in reversed(self.processes) if process.alive()]
         if not alive:
             return
-        self.progress.line(f"Stopping {', '.join(child.name for child in reversed(alive))} …")
-        for child in reversed(alive):
-            _signal_group(child.process, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        try:
-            for child in alive:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except KeyboardInterrupt:
-            pass  # a second Ctrl-C: stop waiting, kill
-        for child in alive:
-            if child.process.poll() is None:
-                _signal_group(child.process, signal.SIGKILL)
-                child.process.wait()
+        self.progress.line(f"Stopping {', '.join(process.name for process in alive)} …")
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: killed at once
+            stop_all(alive, signal.SIGTERM, STOP_GRACE_SECONDS)
         self.progress.line("Stopped.")
 
     # -- helpers ---------------------------------------------------------------------------
@@ -607,49 +630,41 @@ class Stack:
         env.update(extra)
         return env
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
-        log = self.config.logs / f"{name}.log"
-        with log.open("ab") as handle:
-            handle.write(f"\n===== {time.strftime('%F %T')} {' '.join(argv)}\n".encode())
-            handle.flush()
-            process = subprocess.Popen(
-                argv,
-                cwd=self.config.root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches this script, which stops them in order
-                preexec_fn=_die_with_parent,
-            )
-        child = Child(name, process, log)
-        self.children.append(child)
-        return child
+    def _start(
+        self, name: str, argv: list[str], env: dict[str, str], ports: dict[str, int] | None = None
+    ) -> Supervised:
+        """Start a process of the stack: its own process group (Ctrl-C reaches only this
+        script, which stops them in order), its log in var/logs/, gone if this script dies."""
+        process = Supervised(
+            argv,
+            name=name,
+            log_path=self.config.logs / f"{name}.log",
+            env=env,
+            cwd=self.config.root,
+            ports=ports,
+            port_host=self.config.connect_host,
+        ).start()
+        self.processes.append(process)
+        return process
 
     def _run(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         """Run one build step to completion, with a heartbeat from its log."""
-        child = self._spawn(name, argv, env)
+        step = self._start(name, argv, env)
         started = time.monotonic()
         self.progress.detail(f"running {Path(argv[0]).name} {' '.join(argv[1:2])} …")
-        while child.process.poll() is None:
-            self.progress.beat(started, last_line(child.log))
-            time.sleep(0.5)
-        self.children.remove(child)
-        if child.process.returncode != 0:
-            raise DemoError(self._failure(child, "failed"))
+        step.wait_success(on_wait=lambda _: self.progress.beat(started, last_line(step.log_path)))
 
-    def _check_alive(self, child: Child) -> None:
-        code = child.process.poll()
-        if code is not None:
-            self.children.remove(child)
-            raise DemoError(self._failure(child, "stopped unexpectedly"))
-
-    def _failure(self, child: Child, what: str) -> str:
-        lines = "\n".join(f"    {line}" for line in tail(child.log, 15))
-        return (
-            f"{child.name} {what} (exit code {child.process.returncode}). "
-            f"Last lines of {self._show(child.log)}:\n{lines}"
-        )
+    def _prebuilt_manifest(self) -> dict[str, Any]:
+        """The manifest of ``DEMO_ADAPTER_URI``'s tag; a ConfigError when it is missing."""
+        adapter = self.config.prebuilt_adapter
+        assert adapter is not None
+        store = ModelStore(Storage(adapter.store_uri))
+        if not store.has_tag(adapter.model, adapter.tag):
+            raise ConfigError(
+                f"DEMO_ADAPTER_URI: {adapter.model}:{adapter.tag} is not published in "
+                f"{adapter.store_uri}"
+            )
+        return store.read_manifest(adapter.model, adapter.tag)
 
     def _stamp(self, name: str) -> dict[str, Any] | None:
         path = self.config.stamps / f"{name}.json"
@@ -662,26 +677,6 @@ class Stack:
     def _write_stamp(self, name: str, data: dict[str, Any]) -> None:
         path = self.config.stamps / f"{name}.json"
         path.write_text(json.dumps({**data, "time": time.strftime("%FT%T")}))
-
-    def _show(self, path: Path) -> str:
-        with contextlib.suppress(ValueError):
-            return str(path.resolve().relative_to(Path.cwd().resolve()))
-        return str(path)
-
-
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
-
-
-def _get(url: str, timeout: float = 2.0) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode("utf-8", "replace")
-    except (OSError, ValueError):
-        return 0, ""
 
 
 def _post(url: str, body: dict[str, Any], timeout: float = 120.0) -> tuple[int, dict[str, Any]]:
@@ -764,7 +759,7 @@ def main(argv: list[str] | None = None) -> int:
         except (PortInUseError, ConfigError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        except DemoError as error:
+        except (DemoError, ProcessError) as error:
             stack.progress.line("")
             print(f"error: {error}", file=sys.stderr)
             return 1

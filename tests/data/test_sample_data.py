@@ -17,27 +17,13 @@ from types import ModuleType
 
 import pytest
 
+from myretail_rag.catalog import taxonomy
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 POLICY = ROOT / "docs" / "myelite-program.md"
 
-COLUMNS = [
-    "product_id",
-    "name",
-    "brand",
-    "category",
-    "subcategory",
-    "gender",
-    "age_group",
-    "price",
-    "rating",
-    "color",
-    "sizes",
-    "description",
-    "in_stock",
-]
-GENDERS = {"men", "women", "unisex", "kids"}
-AGE_GROUPS = {"adult", "senior", "teen", "kids", "all"}
+COLUMNS = list(taxonomy.COLUMNS)
 TIERS = ("Member", "Silver", "Gold", "Platinum")
 # Tier-like words an answer could invent; any that appears must be a real tier in the policy.
 TIER_WORDS = (*TIERS, "Bronze", "Diamond", "Titanium", "Elite Plus", "VIP")
@@ -80,8 +66,11 @@ def test_catalog_size_and_variety(catalog: list[dict[str, str]]) -> None:
     assert len(catalog) >= 1000
     subcategories = {row["subcategory"] for row in catalog}
     assert len(subcategories) >= 25
+    assert subcategories == set(taxonomy.SUBCATEGORIES)
     categories = {row["category"] for row in catalog}
-    assert {"footwear", "apparel", "electronics", "home", "beauty", "sports", "kids"} <= categories
+    assert set(taxonomy.CATEGORIES) <= categories
+    for row in catalog:
+        assert taxonomy.category_of(row["subcategory"]) == row["category"], row
     assert len({row["brand"] for row in catalog}) >= 20
 
 
@@ -90,8 +79,8 @@ def test_catalog_field_values(catalog: list[dict[str, str]]) -> None:
         assert list(row) == COLUMNS, row
         assert all(isinstance(v, str) and v.strip() for v in row.values()), row
         assert re.fullmatch(r"MR-\d{6}", row["product_id"]), row["product_id"]
-        assert row["gender"] in GENDERS, row
-        assert row["age_group"] in AGE_GROUPS, row
+        assert row["gender"] in taxonomy.GENDERS, row
+        assert row["age_group"] in taxonomy.AGE_GROUPS, row
         assert re.fullmatch(r"\d+\.\d{2}", row["price"]), row["price"]
         assert float(row["price"]) > 0, row
         assert re.fullmatch(r"\d\.\d", row["rating"]), row["rating"]

@@ -1,9 +1,10 @@
 """Fixtures of the end-to-end tests: the local stack, started by ``scripts/demo.py``.
 
 The tests start the stack exactly the way ``make demo`` does (one way to start it), as a
-subprocess in a temporary var/ folder on free ports; they read its progress output and
-stop it with Ctrl-C (SIGINT), as a user would. The first start trains the tiny model and
-loads the catalog; later starts in the same folder reuse both.
+supervised subprocess in a temporary var/ folder on free ports; they read its progress
+output from its log and stop it with Ctrl-C (SIGINT), as a user would. The stack serves
+the test session's ``published_adapter`` (``DEMO_ADAPTER_URI``), so nothing is trained
+here; the first start loads the catalog, later starts in the same folder reuse it.
 """
 
 from __future__ import annotations
@@ -11,48 +12,42 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from myretail_common.ports import free_port
-from myretail_testkit.browser import chromium_available, launch_chromium
+from myretail_testkit.models import PublishedAdapter
+from myretail_testkit.processes import Supervised
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scripts" / "demo.py"
 UP_LINE = "MyRetail is up"
+PORT_VARIABLES = ("INFERENCE_PORT", "RAG_API_PORT", "UI_PORT")
 
-# Enough training for the tiny model to answer the training questions, and no more.
-FAST_TRAINING = {
-    "EVAL_BEFORE_TRAINING": "false",
-    "EVAL_TRAIN_ACCURACY": "false",
-    "EVAL_MAX_EXAMPLES": "16",
-}
+StartDemo = Callable[..., AbstractContextManager["DemoRun"]]
 
 
 def demo_env(var_dir: Path, ports: dict[str, int], **extra: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("INFERENCE_PORT", "RAG_API_PORT", "UI_PORT", "DEMO_VAR_DIR", "PORT")
+        if key not in (*PORT_VARIABLES, "DEMO_VAR_DIR", "DEMO_ADAPTER_URI", "PORT")
     }
     env.update({name: str(port) for name, port in ports.items()})
-    env.update({"DEMO_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1", **FAST_TRAINING})
+    env.update({"DEMO_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1"})
     env.update(extra)
     return env
 
 
 def free_ports() -> dict[str, int]:
     ports: dict[str, int] = {}
-    while len(set(ports.values())) < 3:
-        ports = {name: free_port() for name in ("INFERENCE_PORT", "RAG_API_PORT", "UI_PORT")}
+    while len(set(ports.values())) < len(PORT_VARIABLES):
+        ports = {name: free_port() for name in PORT_VARIABLES}
     return ports
 
 
@@ -60,32 +55,29 @@ def free_ports() -> dict[str, int]:
 class DemoRun:
     """A running ``demo.py`` and everything it printed."""
 
-    process: subprocess.Popen[str]
+    process: Supervised
     ports: dict[str, int]
     var_dir: Path
-    lines: list[str] = field(default_factory=list)
 
     @property
     def output(self) -> str:
-        return "\n".join(self.lines)
+        return self.process.output()
 
     def url(self, variable: str) -> str:
         return f"http://127.0.0.1:{self.ports[variable]}"
 
     def wait_for(self, pattern: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if re.search(pattern, line):
-                    return line
-            if self.process.poll() is not None:
-                time.sleep(0.2)  # let the reader thread catch the last lines
-                raise AssertionError(
-                    f"demo.py exited with {self.process.returncode} before printing "
-                    f"{pattern!r}:\n{self.output}"
-                )
-            time.sleep(0.2)
-        raise AssertionError(f"demo.py did not print {pattern!r} in {timeout:.0f}s:\n{self.output}")
+        """The first line of its output matching ``pattern``, once it is printed."""
+
+        def printed() -> str | None:
+            return next(
+                (line for line in self.output.splitlines() if re.search(pattern, line)), None
+            )
+
+        self.process.wait_ready(printed, timeout)
+        line = printed()
+        assert line is not None
+        return line
 
     def interrupt(self, timeout: float = 60.0) -> int:
         """Ctrl-C, as in a terminal; returns the exit code."""
@@ -95,49 +87,26 @@ class DemoRun:
 
 @contextmanager
 def run_demo(
-    var_dir: Path, ports: dict[str, int], *args: str, log: Path | None = None
+    var_dir: Path, ports: dict[str, int], *args: str, log: Path, adapter_uri: str
 ) -> Iterator[DemoRun]:
-    process = subprocess.Popen(
+    """demo.py serving the adapter at ``adapter_uri``; Ctrl-C'd (then killed) at the end."""
+    process = Supervised(
         [sys.executable, str(DEMO), *args],
+        name="demo.py",
+        log_path=log,
+        env=demo_env(var_dir, ports, DEMO_ADAPTER_URI=adapter_uri),
         cwd=ROOT,
-        env=demo_env(var_dir, ports),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
     )
-    run = DemoRun(process, ports, var_dir)
-    log_file = log.open("a", encoding="utf-8") if log else None
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            run.lines.append(line.rstrip("\n"))
-            if log_file:
-                log_file.write(line)
-                log_file.flush()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    process.start()
     try:
-        yield run
+        yield DemoRun(process, ports, var_dir)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        reader.join(timeout=10)
-        if log_file:
-            log_file.close()
+        process.stop(signal.SIGINT, grace=60)
 
 
 @pytest.fixture(scope="session")
 def e2e_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """var/ of the stack the end-to-end tests share (trained once per test session).
+    """var/ of the stack the end-to-end tests share (its catalog is loaded once).
 
     ``E2E_VAR_DIR`` names a folder to use instead (e.g. a copy of a demo's var/ while
     iterating on the tests): whatever it already holds is reused, as by a second run.
@@ -158,27 +127,19 @@ def demo_log(e2e_dir: Path) -> Path:
     return log
 
 
-@pytest.fixture(scope="module")
-def demo_stack(e2e_dir: Path, demo_log: Path) -> Iterator[DemoRun]:
-    """The whole stack, up and ready; stopped (Ctrl-C) at the end of the module."""
-    with run_demo(e2e_dir, free_ports(), log=demo_log) as run:
-        run.wait_for(UP_LINE, timeout=900)
-        yield run
-
-
 @pytest.fixture(scope="session")
-def start_demo(demo_log: Path) -> object:
+def start_demo(demo_log: Path, published_adapter: PublishedAdapter) -> StartDemo:
     """``start_demo(var_dir, ports, *args)``: a context manager running demo.py."""
 
-    def start(var_dir: Path, ports: dict[str, int], *args: str) -> object:
-        return run_demo(var_dir, ports, *args, log=demo_log)
+    def start(var_dir: Path, ports: dict[str, int], *args: str) -> AbstractContextManager[DemoRun]:
+        return run_demo(var_dir, ports, *args, log=demo_log, adapter_uri=published_adapter.uri)
 
     return start
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    if not chromium_available():
-        pytest.fail("Chromium is missing: apt-get install chromium (`make system-deps`)")
-    with launch_chromium() as chromium:
-        yield chromium
+@pytest.fixture(scope="module")
+def demo_stack(e2e_dir: Path, start_demo: StartDemo) -> Iterator[DemoRun]:
+    """The whole stack, up and ready; stopped (Ctrl-C) at the end of the module."""
+    with start_demo(e2e_dir, free_ports()) as run:
+        run.wait_for(UP_LINE, timeout=900)
+        yield run

@@ -1,4 +1,4 @@
-"""``scripts/demo.py`` refuses to start on a busy port before building anything."""
+"""``scripts/demo.py`` refuses a busy port or a wrong setting before building anything."""
 
 from __future__ import annotations
 
@@ -53,3 +53,22 @@ def test_two_services_on_one_port_is_a_clear_error(tmp_path: Path) -> None:
     result = run_demo(tmp_path, INFERENCE_PORT=port, RAG_API_PORT=port, UI_PORT=str(free_port()))
     assert result.returncode == 2
     assert f"INFERENCE_PORT and RAG_API_PORT are both {port}" in result.stderr
+
+
+def test_an_adapter_uri_that_names_no_tag_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_demo(tmp_path, DEMO_ADAPTER_URI="loyalty-assistant")
+    assert result.returncode == 2
+    assert "DEMO_ADAPTER_URI='loyalty-assistant' is not <model store URI>/<model>/<tag>" in (
+        result.stderr
+    )
+
+
+def test_an_adapter_that_is_not_published_is_a_clear_error(tmp_path: Path) -> None:
+    ports = {name: str(free_port()) for name in ("INFERENCE_PORT", "RAG_API_PORT", "UI_PORT")}
+    store = (tmp_path / "store").as_uri()
+    result = run_demo(tmp_path, DEMO_ADAPTER_URI=f"{store}/loyalty-assistant/v9", **ports)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: DEMO_ADAPTER_URI: loyalty-assistant:v9 is not published in {store}"
+    )
+    assert not (tmp_path / "var").exists(), "nothing is built for a missing adapter"

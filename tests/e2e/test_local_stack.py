@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,19 @@ import httpx
 import pytest
 
 from myretail_testkit.browser import ChatPage, screenshots
+from myretail_testkit.processes import port_open, process_gone
+from myretail_testkit.rag import BOOK_QUESTION
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
-    # The first test also builds the stack: about 3 minutes on an idle 2-core machine
-    # (training is most of it), several times that when the cores are shared.
+    # The first test also starts the stack (loading the catalog) and, when no earlier
+    # suite needed it, waits for the session's adapter to be trained: a few minutes on
+    # an idle 2-core machine, several times that when the cores are shared.
     pytest.mark.timeout(1800),
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_QUESTION = "Please suggest walking shoes for a 60 year old man, in a table format"
 SORT_QUESTION = "Can you sort the results by price in descending order?"
 DOCS_SCREENSHOT = ROOT / "docs" / "images" / "chatbot-ui.png"
 
@@ -56,19 +57,13 @@ def columns(table: list[list[str]]) -> tuple[int, int]:
     return name, cost
 
 
-def is_listening(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
 def test_a_shopper_uses_both_assistants_in_the_browser(demo_stack: Any, browser: Any) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 2300})
     chat = ChatPage(page, demo_stack.url("UI_PORT"), answer_timeout_s=120).open()
     shots = screenshots()
 
     # Shopping: the seed's question gets a table of walking shoes.
-    chat.ask(SEED_QUESTION)
+    chat.ask(BOOK_QUESTION)
     table = chat.last_answer_table()
     name_col, price_col = columns(table)
     products = [row[name_col] for row in table[1:]]
@@ -119,17 +114,10 @@ def test_ctrl_c_stops_every_process_it_started(demo_stack: Any) -> None:
     assert len(pids) == 3, demo_stack.output
     assert demo_stack.interrupt() == 0, demo_stack.output
     for variable, port in demo_stack.ports.items():
-        assert not is_listening(port), f"{variable} {port} still answers after Ctrl-C"
+        assert not port_open(port)(), f"{variable} {port} still answers after Ctrl-C"
     for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"pid {pid} survived"
+        assert process_gone(pid), f"pid {pid} survived"
     assert "Stopped." in demo_stack.output
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return " Z " in Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
 
 
 def test_a_second_run_reuses_the_model_and_the_catalog(
@@ -138,7 +126,7 @@ def test_a_second_run_reuses_the_model_and_the_catalog(
     """After the first run (above), nothing is rebuilt: the stack just starts."""
     from myretail_common.ports import free_port
 
-    if demo_stack.process.poll() is None:  # embedded Qdrant: one process per folder
+    if demo_stack.process.alive():  # embedded Qdrant: one process per folder
         demo_stack.interrupt()
     ports = {name: free_port() for name in ("INFERENCE_PORT", "RAG_API_PORT", "UI_PORT")}
     with start_demo(e2e_dir, ports, "--check") as run:

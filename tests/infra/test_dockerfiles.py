@@ -92,7 +92,7 @@ def test_hadolint_config_is_deliberate() -> None:
 
 
 def every_dockerfile() -> list[Path]:
-    """Every Dockerfile in the top three levels of the repository (the root, services/, services/<dir>/)."""
+    """Every Dockerfile at the top three levels (the root, services/, services/<dir>/)."""
     found: set[Path] = set()
     for depth in ("", "*/", "*/*/"):
         for name in ("Dockerfile", "*.Dockerfile", "Dockerfile.*"):

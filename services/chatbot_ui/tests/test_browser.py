@@ -6,13 +6,11 @@ same port: the chat shows a readable message, then answers again with no reload.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Browser, expect
 
 from myretail_common.ports import free_port
-from myretail_testkit.browser import ChatPage, chromium_available, launch_chromium, screenshots
+from myretail_testkit.browser import ChatPage, screenshots
 from myretail_testkit.servers import LiveServer
 from myretail_testkit.ui_backends import LOYALTY_ANSWER, BackendState, rag_app
 from myretail_ui.app import create_app
@@ -27,14 +25,6 @@ pytestmark = [
 ]
 
 SHOES = "Please suggest walking shoes for a 60 year old man, in a table format"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not chromium_available():
-        pytest.fail("Chromium is missing: apt-get install chromium (`make system-deps`)")
-    with launch_chromium() as chromium:
-        yield chromium
 
 
 def open_chat(browser: Browser, ui_url: str) -> ChatPage:

@@ -1,13 +1,11 @@
 """Fixtures of the fine-tune suite.
 
-The shared ones (``tiny_base``, ``published_adapter``) live in ``myretail_testkit.plugin``,
-registered as a plugin by the repository's conftest.py.
+The shared ones (``tiny_base``, ``published_adapter``, ``restore_logging``) live in
+``myretail_testkit.plugin``, registered as a plugin by the repository's conftest.py.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,16 +43,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """The CLI reconfigures the root logger; put pytest's handlers back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,17 +45,7 @@ def test_missing_tag_is_a_clear_error(settings: InferenceSettings) -> None:
     assert settings.model_tag is not None and settings.model_tag in message  # lists what exists
 
 
-@pytest.fixture
-def own_logging() -> Iterator[None]:
-    """The CLI configures logging for the process; restore the test run's afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.mark.usefixtures("own_logging")
+@pytest.mark.usefixtures("restore_logging")
 def test_cli_exits_1_on_a_missing_tag(
     published_adapter: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

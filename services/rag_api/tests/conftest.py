@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -13,13 +12,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from myretail_rag.app import create_app
-from myretail_rag.catalog import Product, parse_catalog
-from myretail_rag.embeddings import EmbeddingModel, load_embeddings
-from myretail_rag.history import HistoryStore, SQLiteHistory
-from myretail_rag.ingest import load_products
+from myretail_rag.api.app import create_app
+from myretail_rag.catalog.embeddings import EmbeddingModel, load_embeddings
+from myretail_rag.catalog.loading import load_products
+from myretail_rag.catalog.schema import Product, parse_catalog
+from myretail_rag.catalog.vector_store import CatalogStore
+from myretail_rag.conversation.history import HistoryStore, SQLiteHistory
 from myretail_rag.settings import RagSettings
-from myretail_rag.vector_store import CatalogStore
 from myretail_testkit.rag import make_settings
 from myretail_testkit.redis_server import RedisServer
 
@@ -32,13 +31,8 @@ CATALOG_CSV = ROOT / "data" / "catalog.csv"
 
 
 @pytest.fixture(autouse=True)
-def _keep_logging() -> Iterator[None]:
-    """The CLIs configure logging for their process; put pytest's handlers back after."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+def _keep_logging(restore_logging: None) -> None:
+    """Any test here may run a CLI that configures logging for its process."""
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from myretail_rag.catalog import CatalogValidationError, facets, parse_catalog, point_id
+from myretail_rag.catalog.schema import CatalogValidationError, facets, parse_catalog, point_id
 from myretail_testkit.rag import HEADER, MINI_ROWS, small_csv
 
 

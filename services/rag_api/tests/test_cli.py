@@ -6,8 +6,9 @@ import socket
 
 import pytest
 
-from myretail_rag import cli
-from myretail_rag.vector_store import CatalogStore
+from myretail_rag.api import serve
+from myretail_rag.catalog import cli as catalog_cli
+from myretail_rag.catalog.vector_store import CatalogStore
 from myretail_testkit.rag import MINI_ROWS, small_csv
 
 
@@ -17,20 +18,22 @@ def catalog_env(tmp_path, monkeypatch, embedding_model):
     monkeypatch.delenv("QDRANT_ENDPOINT", raising=False)
     monkeypatch.setenv("LOG_LEVEL", "WARNING")
     # The session's model (same package, same weights) instead of a second 860 MB copy.
-    monkeypatch.setattr("myretail_rag.embeddings.load_embeddings", lambda _: embedding_model)
+    monkeypatch.setattr(
+        "myretail_rag.catalog.embeddings.load_embeddings", lambda _: embedding_model
+    )
     return tmp_path
 
 
 def test_load_a_csv_file(catalog_env, capsys, embedding_model):
     path = catalog_env / "mini.csv"
     path.write_bytes(small_csv(MINI_ROWS))
-    assert cli.catalog_main(["load", str(path), "--batch-size", "2"]) == 0
+    assert catalog_cli.main(["load", str(path), "--batch-size", "2"]) == 0
     captured = capsys.readouterr()
     assert "loaded 4 products into 'catalog'" in captured.out
     assert "validated 4 products" in captured.err
     assert "embedded and wrote 4/4 products (100%" in captured.err
     # Loading the same file again replaces, never duplicates.
-    assert cli.catalog_main(["load", f"file://{path}"]) == 0
+    assert catalog_cli.main(["load", f"file://{path}"]) == 0
     from myretail_testkit.rag import make_settings
 
     settings = make_settings(catalog_env)
@@ -45,9 +48,9 @@ def test_load_a_csv_file(catalog_env, capsys, embedding_model):
 def test_load_errors_have_exit_code_2_and_row_numbers(catalog_env, capsys):
     bad = catalog_env / "bad.csv"
     bad.write_bytes(small_csv([MINI_ROWS[0], MINI_ROWS[1].replace(",women,", ",aliens,")]))
-    assert cli.catalog_main(["load", str(bad)]) == 2
+    assert catalog_cli.main(["load", str(bad)]) == 2
     assert "row 3: gender must be one of" in capsys.readouterr().err
-    assert cli.catalog_main(["load", str(catalog_env / "missing.csv")]) == 2
+    assert catalog_cli.main(["load", str(catalog_env / "missing.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -59,7 +62,7 @@ def test_an_embedded_folder_in_use_is_a_clear_error(catalog_env, capsys, embeddi
     try:
         path = catalog_env / "mini.csv"
         path.write_bytes(small_csv(MINI_ROWS))
-        assert cli.catalog_main(["load", str(path)]) == 1
+        assert catalog_cli.main(["load", str(path)]) == 1
         assert "is open in another process" in capsys.readouterr().err
     finally:
         holder.close()
@@ -68,5 +71,5 @@ def test_an_embedded_folder_in_use_is_a_clear_error(catalog_env, capsys, embeddi
 def test_serve_refuses_a_port_in_use(catalog_env, capsys):
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
-        assert cli.serve_main(["--port", str(port)]) == 1
+        assert serve.main(["--port", str(port)]) == 1
     assert "is already in use" in capsys.readouterr().err

@@ -11,18 +11,17 @@ from __future__ import annotations
 import shutil
 import socket
 import threading
-import time
 
 import pytest
 from qdrant_client import QdrantClient
 
 from myretail_common.ports import free_port
-from myretail_rag.chat_models import create_chat_model
-from myretail_rag.embeddings import EmbeddingIdentity
-from myretail_rag.history import RedisHistory
-from myretail_rag.vector_store import CatalogStore
+from myretail_rag.catalog.embeddings import EmbeddingIdentity
+from myretail_rag.catalog.vector_store import CatalogStore
+from myretail_rag.conversation.chat_models import create_chat_model
+from myretail_rag.conversation.history import RedisHistory
 from myretail_testkit.qdrant_gateway import QdrantGateway
-from myretail_testkit.rag import SEED_QUESTION, make_settings
+from myretail_testkit.rag import BOOK_QUESTION, make_settings
 from myretail_testkit.servers import LiveServer
 
 
@@ -63,7 +62,7 @@ def test_health_readiness_and_metrics(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"vector_store": "ok", "embeddings": "ok", "history": "ok"}
-    client.post("/generate", json={"prompt": SEED_QUESTION})
+    client.post("/generate", json={"prompt": BOOK_QUESTION})
     metrics = client.get("/metrics").text
     assert 'rag_answers_total{mode="retrieval_only"} 1.0' in metrics
     assert "rag_catalog_products 1233.0" in metrics
@@ -77,7 +76,7 @@ def test_an_empty_vector_store_is_not_ready(tmp_path, embedding_model, make_clie
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert "load the catalog first" in ready.json()["checks"]["vector_store"]
-        response = client.post("/generate", json={"prompt": SEED_QUESTION})
+        response = client.post("/generate", json={"prompt": BOOK_QUESTION})
         assert response.status_code == 503
         assert error_of(response)["message"].startswith("catalog is unavailable")
     finally:
@@ -92,7 +91,7 @@ def test_a_collection_from_another_embedding_model_is_refused(settings, history,
         ready = client.get("/readyz").json()["checks"]["vector_store"]
         assert "built with sentence-transformers/all-MiniLM-L6-v2 (384 dimensions)" in ready
         assert "openai/text-embedding-3-small (1536 dimensions)" in ready
-        response = client.post("/generate", json={"prompt": SEED_QUESTION})
+        response = client.post("/generate", json={"prompt": BOOK_QUESTION})
         assert response.status_code == 503
         assert "built with sentence-transformers/all-MiniLM-L6-v2" in error_of(response)["message"]
     finally:
@@ -109,7 +108,7 @@ def test_qdrant_down_is_a_503_naming_it_and_recovers_by_itself(
     client = make_client(settings, store, history)
 
     # Nothing listens on the port: Qdrant is down.
-    response = client.post("/generate", json={"prompt": SEED_QUESTION})
+    response = client.post("/generate", json={"prompt": BOOK_QUESTION})
     assert response.status_code == 503
     message = error_of(response)["message"]
     assert message.startswith(f"vector store is unavailable: Qdrant at {endpoint}")
@@ -125,13 +124,13 @@ def test_qdrant_down_is_a_503_naming_it_and_recovers_by_itself(
     try:
         with LiveServer(gateway.app, port=port):
             assert client.get("/readyz").status_code == 200
-            body = client.post("/generate", json={"prompt": SEED_QUESTION}).json()
+            body = client.post("/generate", json={"prompt": BOOK_QUESTION}).json()
             assert len(body["sources"]) == 5
             # Server mode filters in Qdrant (served by the payload indexes there).
             queries = [req for req in gateway.requests if req[1].endswith("/points/query")]
             assert queries and queries[-1][2].get("filter")
         # and down again
-        again = client.post("/generate", json={"prompt": SEED_QUESTION})
+        again = client.post("/generate", json={"prompt": BOOK_QUESTION})
         assert again.status_code == 503
     finally:
         backend.close()
@@ -174,7 +173,7 @@ def test_chat_model_down_is_a_503_naming_it(settings, store, history, make_clien
         update={"chat_provider": "openai", "openai_base_url": endpoint, "chat_model": "mini"}
     )
     client = make_client(llm_settings, store, history)
-    response = client.post("/generate", json={"prompt": SEED_QUESTION})
+    response = client.post("/generate", json={"prompt": BOOK_QUESTION})
     assert response.status_code == 503
     message = error_of(response)["message"]
     assert message.startswith("chat model is unavailable: OpenAI-compatible model mini at")
@@ -192,12 +191,15 @@ def test_chat_model_down_falls_back_to_retrieval_only_when_configured(
         }
     )
     client = make_client(llm_settings, store, history)
-    body = client.post("/generate", json={"prompt": SEED_QUESTION}).json()
+    body = client.post("/generate", json={"prompt": BOOK_QUESTION}).json()
     assert body["mode"] == "retrieval_only_fallback"
     assert "unavailable right now" in body["response"]
     assert len(body["sources"]) == 5
 
 
+# A hang (the chat timeout not applied) fails the test through this guard instead of
+# blocking the run; the test itself asserts no wall-clock figure.
+@pytest.mark.timeout(180)
 def test_a_chat_model_that_never_answers_times_out_as_a_503(settings, store, history, make_client):
     hung = SilentServer()
     try:
@@ -209,11 +211,10 @@ def test_a_chat_model_that_never_answers_times_out_as_a_503(settings, store, his
             }
         )
         client = make_client(llm_settings, store, history)
-        started = time.monotonic()
-        response = client.post("/generate", json={"prompt": SEED_QUESTION})
+        response = client.post("/generate", json={"prompt": BOOK_QUESTION})
         assert response.status_code == 503
         assert "chat model is unavailable" in error_of(response)["message"]
-        assert time.monotonic() - started < 15
+        assert hung.connections, "the request reached the hung chat model"
     finally:
         hung.close()
 
@@ -255,7 +256,7 @@ def test_bedrock_failure_is_a_clear_503(settings, store, history, make_client, m
         }
     )
     client = make_client(bedrock, store, history)
-    response = client.post("/generate", json={"prompt": SEED_QUESTION})
+    response = client.post("/generate", json={"prompt": BOOK_QUESTION})
     assert response.status_code == 503
     message = error_of(response)["message"]
     assert message.startswith("chat model is unavailable: Bedrock model anthropic.claude")
@@ -266,7 +267,7 @@ def test_redis_down_is_a_503_naming_the_history_store(settings, store, make_clie
     port = free_port()
     history = RedisHistory(f"redis://127.0.0.1:{port}/0", 600)
     client = make_client(settings, store, history)
-    response = client.post("/generate", json={"prompt": SEED_QUESTION})
+    response = client.post("/generate", json={"prompt": BOOK_QUESTION})
     assert response.status_code == 503
     assert error_of(response)["message"].startswith(
         f"chat history store is unavailable: chat history (Redis at 127.0.0.1:{port})"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 
-from myretail_rag.history import RedisHistory, SQLiteHistory
-from myretail_testkit.rag import SEED_QUESTION, SORT_QUESTION
+from myretail_rag.conversation.history import RedisHistory, SQLiteHistory
+from myretail_testkit.rag import BOOK_QUESTION, SORT_QUESTION
 
 
 def table_rows(markdown: str) -> list[list[str]]:
@@ -26,8 +26,8 @@ def ask(client, prompt: str, session_id: str | None = None) -> dict:
     return response.json()
 
 
-def test_the_seed_question_gets_walking_shoes_for_senior_men(client, catalog_products):
-    body = ask(client, SEED_QUESTION)
+def test_the_books_example_question_gets_walking_shoes_for_senior_men(client, catalog_products):
+    body = ask(client, BOOK_QUESTION)
     assert uuid.UUID(body["session_id"]).version == 4
     assert body["mode"] == "retrieval_only"
     rows = table_rows(body["response"])
@@ -47,7 +47,7 @@ def test_the_seed_question_gets_walking_shoes_for_senior_men(client, catalog_pro
 
 
 def test_the_sort_follow_up_returns_the_same_products_by_price_descending(client):
-    first = ask(client, SEED_QUESTION)
+    first = ask(client, BOOK_QUESTION)
     second = ask(client, SORT_QUESTION, first["session_id"])
     assert second["session_id"] == first["session_id"]
     before = {row[1] for row in table_rows(first["response"])}
@@ -65,7 +65,7 @@ def test_the_sort_follow_up_returns_the_same_products_by_price_descending(client
 
 def test_structured_follow_ups_price_and_person(client, catalog_products):
     by_id = {p.product_id: p for p in catalog_products}
-    session = ask(client, SEED_QUESTION)["session_id"]
+    session = ask(client, BOOK_QUESTION)["session_id"]
     cheaper = ask(client, "only under $70", session)
     assert cheaper["sources"], cheaper["response"]
     for source in cheaper["sources"]:
@@ -97,7 +97,7 @@ def test_nothing_matching_is_said_plainly(client):
 
 def test_session_ids_in_both_uuid_forms_share_one_conversation(client):
     session = uuid.uuid4()
-    ask(client, SEED_QUESTION, session.hex)
+    ask(client, BOOK_QUESTION, session.hex)
     second = ask(client, SORT_QUESTION, str(session))
     assert second["session_id"] == str(session)
     assert "same 5 products" in second["response"]
@@ -107,7 +107,7 @@ def test_history_survives_an_app_restart_sqlite(settings, store, embedding_model
     path = settings.history_url.removeprefix("sqlite:///")
     first_history = SQLiteHistory(path, 3600)
     first = make_client(settings, store, first_history)
-    session = ask(first, SEED_QUESTION)["session_id"]
+    session = ask(first, BOOK_QUESTION)["session_id"]
     first_history.close()  # the first app is gone; a new one opens the same file
     second = make_client(settings, store, SQLiteHistory(path, 3600))
     follow = ask(second, SORT_QUESTION, session)
@@ -118,7 +118,7 @@ def test_history_is_shared_by_two_app_instances_redis(settings, store, make_clie
     redis_settings = settings.model_copy(update={"history_url": redis_server.url})
     one = make_client(redis_settings, store, RedisHistory(redis_server.url, 600))
     two = make_client(redis_settings, store, RedisHistory(redis_server.url, 600))
-    session = ask(one, SEED_QUESTION)["session_id"]
+    session = ask(one, BOOK_QUESTION)["session_id"]
     follow = ask(two, SORT_QUESTION, session)
     assert "same 5 products" in follow["response"]
     import redis

@@ -22,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from myretail_rag.chain import CONDENSE_SYSTEM
-from myretail_testkit.rag import SEED_QUESTION, SORT_QUESTION
+from myretail_rag.conversation.chain import CONDENSE_SYSTEM
+from myretail_testkit.rag import BOOK_QUESTION, SORT_QUESTION
 from myretail_testkit.servers import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -99,7 +99,7 @@ def test_the_chain_rewrites_with_history_and_grounds_on_retrieved_products(
     client = make_client(llm, store, history)
 
     # Turn 1: no history, so no rewrite; the answer prompt carries the products.
-    first = client.post("/generate", json={"prompt": SEED_QUESTION})
+    first = client.post("/generate", json={"prompt": BOOK_QUESTION})
     assert first.status_code == 200, first.text
     body = first.json()
     assert body["mode"] == "llm"
@@ -109,8 +109,8 @@ def test_the_chain_rewrites_with_history_and_grounds_on_retrieved_products(
     assert request["model"] == published_adapter.model_name
     system, *_, user = request["messages"]
     assert system["role"] == "system" and user["role"] == "user"
-    assert text_of(user) == SEED_QUESTION
-    assert f"standalone question: {SEED_QUESTION}" in text_of(system)
+    assert text_of(user) == BOOK_QUESTION
+    assert f"standalone question: {BOOK_QUESTION}" in text_of(system)
     for source in body["sources"]:  # the retrieved context reached the model
         assert f"[{source['product_id']}] {source['name']}" in text_of(system)
     assert body["response"] == answer["choices"][0]["message"]["content"].strip()
@@ -127,7 +127,7 @@ def test_the_chain_rewrites_with_history_and_grounds_on_retrieved_products(
     rewrite_messages = rewrite_request["messages"]
     assert text_of(rewrite_messages[0]) == CONDENSE_SYSTEM
     assert [m["role"] for m in rewrite_messages[1:]] == ["user", "assistant", "user"]
-    assert text_of(rewrite_messages[1]) == SEED_QUESTION
+    assert text_of(rewrite_messages[1]) == BOOK_QUESTION
     assert text_of(rewrite_messages[2]) == body["response"]
     assert text_of(rewrite_messages[3]) == SORT_QUESTION
     rewritten = rewrite_answer["choices"][0]["message"]["content"].strip() or SORT_QUESTION

@@ -13,8 +13,8 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from myretail_common.ports import free_port
-from myretail_rag.embeddings import EmbeddingModel
-from myretail_testkit.rag import MINI_ROWS, SEED_QUESTION, small_csv
+from myretail_rag.catalog.embeddings import EmbeddingModel
+from myretail_testkit.rag import BOOK_QUESTION, MINI_ROWS, small_csv
 from myretail_testkit.servers import LiveServer
 
 
@@ -72,7 +72,7 @@ def test_loading_replaces_the_catalog_and_reloading_never_duplicates(loader, sto
     assert store.count() == 4
     first = body["collection"]
 
-    answer = loader.post("/generate", json={"prompt": SEED_QUESTION}).json()
+    answer = loader.post("/generate", json={"prompt": BOOK_QUESTION}).json()
     assert answer["sources"][0]["product_id"] == "T-1"
 
     # Same products again, one price changed: updated in place of, never beside, the old.
@@ -81,7 +81,7 @@ def test_loading_replaces_the_catalog_and_reloading_never_duplicates(loader, sto
     again = loader.post("/load_data", json={"url": f"{catalog_server.url}/mini.csv"})
     assert again.status_code == 200
     assert store.count() == 4
-    answer = loader.post("/generate", json={"prompt": SEED_QUESTION}).json()
+    answer = loader.post("/generate", json={"prompt": BOOK_QUESTION}).json()
     assert answer["sources"][0]["price"] == 59.99
     # The previous collection is gone; only the live one remains.
     assert store.collections() == [again.json()["collection"]]
@@ -222,7 +222,7 @@ def test_the_admin_token_is_required_when_configured(
 
 
 def test_catalogs_are_read_from_s3(settings, seaweedfs, s3_bucket):
-    from myretail_rag.ingest import SourcePolicy, SourceUnreachableError, read_source
+    from myretail_rag.catalog.sources import SourcePolicy, SourceUnreachableError, read_source
 
     seaweedfs.client().put_object(Bucket=s3_bucket, Key="feeds/mini.csv", Body=small_csv(MINI_ROWS))
     s3 = settings.model_copy(

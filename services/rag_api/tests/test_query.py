@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from myretail_rag.query import Constraints, Sort, Vocabulary, parse_query
+from myretail_rag.understanding.constraints import Constraints, Sort
+from myretail_rag.understanding.query_parser import parse_query
+from myretail_rag.understanding.vocabulary import Vocabulary
 
 SUBCATEGORIES = [
     "walking shoes",
@@ -27,7 +29,7 @@ def parse(text: str):
     return parse_query(text, VOCAB)
 
 
-def test_the_seed_question():
+def test_the_books_example_question():
     parsed = parse("Please suggest walking shoes for a 60 year old man, in a table format")
     c = parsed.constraints
     assert c.subcategories == ("walking shoes",)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from myretail_rag.embeddings import (
+from myretail_rag.catalog.embeddings import (
     EmbeddingIdentity,
     EmbeddingsUnavailableError,
     embedding_identity,

@@ -16,18 +16,18 @@ import pytest
 from qdrant_client import QdrantClient
 
 from myretail_common.ports import free_port
-from myretail_rag.cli import catalog_main
-from myretail_rag.embeddings import EmbeddingIdentity
-from myretail_rag.ingest import load_products
-from myretail_rag.query import Constraints
-from myretail_rag.retriever import CatalogSearch
-from myretail_rag.snapshots import (
+from myretail_rag.catalog.cli import main as catalog_main
+from myretail_rag.catalog.embeddings import EmbeddingIdentity
+from myretail_rag.catalog.loading import load_products
+from myretail_rag.catalog.snapshots import (
     MANIFEST,
     SnapshotError,
     export_snapshot,
     restore_snapshot,
 )
-from myretail_rag.vector_store import CatalogStore, EmbeddingMismatchError
+from myretail_rag.catalog.vector_store import CatalogStore, EmbeddingMismatchError
+from myretail_rag.understanding.constraints import Constraints
+from myretail_rag.understanding.search import CatalogSearch
 from myretail_testkit.qdrant_gateway import QdrantGateway
 from myretail_testkit.rag import make_settings
 from myretail_testkit.servers import LiveServer
@@ -98,7 +98,7 @@ def test_restore_replaces_another_catalog_exactly(exported, tmp_path, embedding_
     settings = make_settings(tmp_path)
     target = CatalogStore.from_settings(settings, embedding_model.identity)
     try:
-        from myretail_rag.catalog import parse_catalog
+        from myretail_rag.catalog.schema import parse_catalog
         from myretail_testkit.rag import MINI_ROWS, small_csv
 
         products = parse_catalog(small_csv(MINI_ROWS))
@@ -109,6 +109,25 @@ def test_restore_replaces_another_catalog_exactly(exported, tmp_path, embedding_
         assert len(target.collections()) == 1
     finally:
         target.close()
+
+
+KILLED_AFTER_FIRST_BATCH = """
+import os, signal
+from myretail_rag.catalog import cli
+
+report = cli._progress
+
+def progress_then_die(verb, unit):
+    inner = report(verb, unit)
+    def hook(done, total, seconds):
+        inner(done, total, seconds)
+        if 0 < done < total:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return hook
+
+cli._progress = progress_then_die
+raise SystemExit(cli.main())
+"""
 
 
 def test_a_restore_killed_midway_then_rerun_gives_exactly_n_points(exported, tmp_path):
@@ -123,21 +142,19 @@ def test_a_restore_killed_midway_then_rerun_gives_exactly_n_points(exported, tmp
     command = [
         sys.executable,
         "-c",
-        "from myretail_rag.cli import catalog_main; raise SystemExit(catalog_main())",
+        "from myretail_rag.catalog.cli import main; raise SystemExit(main())",
         "restore",
         "--from",
         str(exported),
         "--batch-size",
         "10",
     ]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    for line in process.stderr:
-        if line.startswith("restored "):
-            process.send_signal(signal.SIGKILL)  # the Job's pod is killed mid-restore
-            break
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
+    # The Job's pod is killed mid-restore: the process SIGKILLs itself right after its first
+    # progress report (the first batch is written), at that exact point whatever the load.
+    killed_midway = [sys.executable, "-c", KILLED_AFTER_FIRST_BATCH, *command[3:]]
+    process = subprocess.run(killed_midway, env=env, capture_output=True, text=True, timeout=300)
+    assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
+    assert "restored 10/1233 points" in process.stderr
 
     # Nothing half-restored is visible: the alias was never moved.
     client = QdrantClient(path=str(qdrant))

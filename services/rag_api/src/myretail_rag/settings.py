@@ -22,7 +22,7 @@ class RagSettings(ServiceSettings):
 
     # -- vector store ----------------------------------------------------------------------
     qdrant_endpoint: str | None = Field(
-        default=None, description="(seed) Qdrant server URL; unset: embedded Qdrant"
+        default=None, description="(the book's name) Qdrant server URL; unset: embedded Qdrant"
     )
     qdrant_api_key: SecretStr | None = Field(default=None, description="Qdrant server API key")
     qdrant_path: str = Field(default="./var/qdrant", description="Embedded Qdrant folder")

@@ -2,6 +2,7 @@
 
 * ``processes`` — one process supervisor: start a command, log to a file, wait until it
   is ready, stop its whole process group (used by fixtures, ``scripts/demo.py``, benches).
+* ``lifecycle`` — the start/stop/``with`` shape every server and process here shares.
 * ``servers`` — an ASGI app on a real loopback port in a background thread.
 * ``seaweedfs``, ``redis_server``, ``qdrant_gateway`` — real S3, Redis and Qdrant's REST
   API on free loopback ports.

@@ -3,15 +3,22 @@
 * ``seaweedfs`` (session) / ``s3_bucket`` — a real S3-compatible server, a fresh bucket.
 * ``tiny_base`` (session) — the tiny Llama-architecture base model, loadable with
   ``AutoModelForCausalLM.from_pretrained`` / ``AutoTokenizer.from_pretrained``.
-* ``published_adapter`` (session) — a LoRA adapter trained by the real fine-tune Job and
-  published to a ``file://`` model store (a :class:`~myretail_testkit.models.PublishedAdapter`).
+* ``published_adapter`` (session) — a LoRA adapter trained by the real fine-tune Job with
+  the cpu profile's defaults and published to a ``file://`` model store (a
+  :class:`~myretail_testkit.models.PublishedAdapter`). Trained once per test run and
+  shared by the fine-tune quality tests, the inference and RAG tests and the browser
+  end-to-end tests; treat it as read-only (copy ``workdir`` to change anything).
+* ``browser`` (session) — the system Chromium, headless and off the network.
+* ``restore_logging`` — puts pytest's logging handlers back after a CLI reconfigured them.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,3 +55,24 @@ def published_adapter(
 ) -> PublishedAdapter:
     """A LoRA adapter fine-tuned by the real Job and published to a file:// store."""
     return fine_tune_for_tests(tiny_base, tmp_path_factory.mktemp("published-adapter"))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through playwright (``make system-deps`` installs it)."""
+    from myretail_testkit.browser import chromium_available, launch_chromium
+
+    if not chromium_available():
+        pytest.fail("Chromium is missing: apt-get install chromium (`make system-deps`)")
+    with launch_chromium() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """The CLIs configure logging for their process; put pytest's handlers back after."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -11,14 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from myretail_rag.catalog.taxonomy import COLUMNS
 from myretail_rag.settings import RagSettings
 
-SEED_QUESTION = "Please suggest walking shoes for a 60 year old man, in a table format"
+BOOK_QUESTION = "Please suggest walking shoes for a 60 year old man, in a table format"
 SORT_QUESTION = "Can you sort the results by price in descending order?"
-HEADER = (
-    "product_id,name,brand,category,subcategory,gender,age_group,price,rating,color,sizes,"
-    "description,in_stock"
-)
+HEADER = ",".join(COLUMNS)
 MINI_ROWS = [
     "T-1,StrideWell Men's Senior Comfort Walking Shoe,StrideWell,footwear,walking shoes,men,"
     'senior,79.99,4.5,Navy,8|9|10,"Stable, slip-resistant walking shoe for older adults.",true',

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 
 from myretail_common.ports import free_port
+from myretail_testkit.lifecycle import StartStop
+from myretail_testkit.processes import Supervised
 
 
-class RedisServer:
+class RedisServer(StartStop):
     """``with RedisServer(folder) as server: redis.Redis.from_url(server.url)``."""
 
     def __init__(self, folder: Path, port: int | None = None) -> None:
         self.folder = folder
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = folder / "redis-server.log"
+        self.process: Supervised | None = None
 
     @staticmethod
     def binary() -> str | None:
@@ -31,41 +30,19 @@ class RedisServer:
         binary = self.binary()
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-        self.folder.mkdir(parents=True, exist_ok=True)
         command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         command += ["--appendonly", "no", "--dir", str(self.folder), "--protected-mode", "yes"]
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        self.process = Supervised(
+            command,
+            name="redis-server",
+            log_path=self.log_path,
+            ports={"RedisServer(port=...)": self.port},
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis.from_url(self.url, socket_timeout=1).ping()
-                return self
-            except redis.RedisError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+        client = redis.Redis.from_url(self.url, socket_timeout=1)
+        self.process.start_ready(client.ping, timeout, interval=0.1)
+        return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        if self.process is not None:
+            self.process.stop(grace=10)
         self.process = None
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

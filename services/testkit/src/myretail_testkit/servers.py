@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-from types import TracebackType
 from typing import Any
 
 import httpx
 import uvicorn
 
 from myretail_common.ports import free_port
+from myretail_testkit.lifecycle import StartStop
 
 
-class LiveServer:
+class LiveServer(StartStop):
     """``with LiveServer(app) as server: httpx.get(server.url + "/healthz")``."""
 
     def __init__(self, app: Any, port: int | None = None) -> None:
@@ -42,14 +42,3 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
-
-    def __enter__(self) -> LiveServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

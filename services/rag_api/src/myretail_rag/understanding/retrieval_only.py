@@ -23,9 +23,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from myretail_rag.query import Constraints, ParsedQuery, Sort
-from myretail_rag.retriever import CatalogSearch
-from myretail_rag.vector_store import Hit
+from myretail_rag.catalog.vector_store import Hit
+from myretail_rag.understanding.constraints import Constraints, Sort
+from myretail_rag.understanding.query_parser import ParsedQuery
+from myretail_rag.understanding.search import CatalogSearch
 
 MAX_QUERY_TURNS = 3
 WEAK_MATCH = 0.3  # best similarity below this: say the request was not understood well

@@ -1,94 +1,26 @@
-"""Console scripts: ``myretail-rag`` (serve the API) and ``myretail-catalog`` (load, export,
-restore; the catalog-restore Job's entry point).
+"""``myretail-catalog``: load, export and restore the catalog (the catalog-restore Job's
+entry point).
 
-``myretail-catalog`` exit codes: 0 done; 1 a dependency failed (Qdrant down, storage
-unreachable) or the result did not verify; 2 invalid input (CSV, source, snapshot,
+Exit codes are :mod:`myretail_rag.console`'s: 0 done; 1 a dependency failed (Qdrant down,
+storage unreachable) or the result did not verify; 2 invalid input (CSV, source, snapshot,
 settings, embeddings that do not match). Progress goes to stderr, the summary to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from myretail_common.logs import configure_logging, register_secret
-from myretail_common.ports import PortInUseError, ensure_port_free
+from myretail_common.logs import configure_logging
 from myretail_common.storage import StorageError
+from myretail_rag.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, print_error, start_process
 from myretail_rag.settings import RagSettings
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_INVALID = 2
-
-
-def _passive_threads() -> None:
-    """Let idle OpenMP threads sleep instead of spin (before torch loads). Spinning threads
-    collapse on a busy machine: with another process on the cores, a query embedding
-    measured 500 ms instead of 12 ms, and batch embedding ran 3x slower."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
-def _settings() -> RagSettings:
-    settings = RagSettings()
-    for secret in (
-        settings.openai_api_key,
-        settings.qdrant_api_key,
-        settings.admin_token,
-        settings.aws_secret_access_key,
-    ):
-        if secret is not None:
-            register_secret(secret.get_secret_value())
-    return settings
-
-
-def _error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-
-
-# -- myretail-rag ---------------------------------------------------------------------------
-
-
-def serve_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="myretail-rag",
-        description="Serve the MyRetail RAG API (settings from the environment).",
-    )
-    parser.add_argument("--host", help="listen address (default: HOST)")
-    parser.add_argument("--port", type=int, help="listen port (default: PORT, 8080)")
-    args = parser.parse_args(argv)
-    _passive_threads()
-    try:
-        settings = _settings()
-    except ValueError as exc:
-        _error(f"invalid settings: {exc}")
-        return EXIT_INVALID
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
-    settings = settings.model_copy(update=overrides)
-    configure_logging(settings.log_level, settings.log_format)
-
-    from myretail_common.http import run_server
-    from myretail_rag.app import create_app
-    from myretail_rag.embeddings import embedding_identity
-    from myretail_rag.vector_store import CatalogStore, VectorStoreError
-
-    try:
-        ensure_port_free(settings.port, "PORT")
-        # Open the store first: a locked embedded folder is a clear error, not a crash.
-        store = CatalogStore.from_settings(settings, embedding_identity(settings))
-    except (PortInUseError, VectorStoreError, ValueError) as exc:
-        _error(str(exc))
-        return EXIT_FAILED
-    try:
-        run_server(create_app(settings, vector_store=store), settings)
-    finally:
-        store.close()
-    return EXIT_OK
-
-
-# -- myretail-catalog -----------------------------------------------------------------------
+if TYPE_CHECKING:
+    from myretail_rag.catalog.vector_store import CatalogStore
 
 
 def _progress(verb: str, unit: str) -> Callable[[int, int, float], None]:
@@ -130,21 +62,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def catalog_main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _passive_threads()
-    try:
-        settings = _settings()
-    except ValueError as exc:
-        _error(f"invalid settings: {exc}")
+    settings = start_process()
+    if settings is None:
         return EXIT_INVALID
     configure_logging(settings.log_level, settings.log_format, stream=sys.stderr)
 
-    from myretail_rag.catalog import CatalogValidationError
-    from myretail_rag.embeddings import EmbeddingsUnavailableError, embedding_identity
-    from myretail_rag.ingest import SourceError
-    from myretail_rag.snapshots import SnapshotError, VerificationError
-    from myretail_rag.vector_store import (
+    # Imported only now: torch and LangChain take seconds to load.
+    from myretail_rag.catalog.embeddings import EmbeddingsUnavailableError, embedding_identity
+    from myretail_rag.catalog.schema import CatalogValidationError
+    from myretail_rag.catalog.snapshots import SnapshotError, VerificationError
+    from myretail_rag.catalog.sources import SourceError
+    from myretail_rag.catalog.vector_store import (
         CatalogStore,
         EmbeddingMismatchError,
         StoreLockedError,
@@ -155,10 +85,10 @@ def catalog_main(argv: list[str] | None = None) -> int:
         identity = embedding_identity(settings)
         store = CatalogStore.from_settings(settings, identity)
     except StoreLockedError as exc:
-        _error(str(exc))
+        print_error(str(exc))
         return EXIT_FAILED
     except ValueError as exc:
-        _error(str(exc))
+        print_error(str(exc))
         return EXIT_INVALID
     try:
         if args.command == "load":
@@ -167,28 +97,27 @@ def catalog_main(argv: list[str] | None = None) -> int:
             return _export(args, settings, store)
         return _restore(args, settings, store)
     except (CatalogValidationError, SourceError, EmbeddingMismatchError) as exc:
-        _error(str(exc))
+        print_error(str(exc))
         return EXIT_INVALID
     except VerificationError as exc:
-        _error(f"restore did not verify: {exc}")
+        print_error(f"restore did not verify: {exc}")
         return EXIT_FAILED
     except SnapshotError as exc:
-        _error(str(exc))
+        print_error(str(exc))
         return EXIT_INVALID
     except (VectorStoreError, StorageError, EmbeddingsUnavailableError) as exc:
-        _error(str(exc))
+        print_error(str(exc))
         return EXIT_FAILED
     finally:
         store.close()
 
 
-def _load(args: argparse.Namespace, settings: RagSettings, store: object) -> int:
-    from myretail_rag.catalog import parse_catalog
-    from myretail_rag.embeddings import load_embeddings
-    from myretail_rag.ingest import SourcePolicy, describe_source, load_products, read_source
-    from myretail_rag.vector_store import CatalogStore
+def _load(args: argparse.Namespace, settings: RagSettings, store: CatalogStore) -> int:
+    from myretail_rag.catalog.embeddings import load_embeddings
+    from myretail_rag.catalog.loading import load_products
+    from myretail_rag.catalog.schema import parse_catalog
+    from myretail_rag.catalog.sources import SourcePolicy, describe_source, read_source
 
-    assert isinstance(store, CatalogStore)
     data = read_source(args.source, SourcePolicy.for_cli(settings), settings)
     products = parse_catalog(data, max_products=settings.load_max_products)
     print(
@@ -214,21 +143,21 @@ def _load(args: argparse.Namespace, settings: RagSettings, store: object) -> int
     return EXIT_OK
 
 
-def _export(args: argparse.Namespace, settings: RagSettings, store: object) -> int:
-    from myretail_rag.snapshots import export_snapshot
-    from myretail_rag.vector_store import CatalogStore
+def _export(args: argparse.Namespace, settings: RagSettings, store: CatalogStore) -> int:
+    from myretail_rag.catalog.snapshots import export_snapshot
 
-    assert isinstance(store, CatalogStore)
     result = export_snapshot(store, args.to, settings, progress=_progress("exported", "points"))
     print(f"exported {result.points} points to {result.uri} in {result.seconds:.1f} s")
     return EXIT_OK
 
 
-def _restore(args: argparse.Namespace, settings: RagSettings, store: object) -> int:
-    from myretail_rag.snapshots import is_native_snapshot, recover_native, restore_snapshot
-    from myretail_rag.vector_store import CatalogStore
+def _restore(args: argparse.Namespace, settings: RagSettings, store: CatalogStore) -> int:
+    from myretail_rag.catalog.snapshots import (
+        is_native_snapshot,
+        recover_native,
+        restore_snapshot,
+    )
 
-    assert isinstance(store, CatalogStore)
     if is_native_snapshot(args.source):
         result = recover_native(store, args.source, settings)
     else:

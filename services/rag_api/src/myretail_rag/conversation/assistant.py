@@ -1,10 +1,10 @@
 """One shopping turn: history in, answer (LLM chain or retrieval-only) out, history saved.
 
-Errors leave here as :class:`myretail_common.errors.ServiceUnavailableError` naming the
-dependency that failed (the vector store, the embedding model, the chat model, the
-history store), so the HTTP layer answers 503 with a clear message. When the chat model
-fails and ``CHAT_FALLBACK=retrieval_only``, the answer is the retrieval-only table with
-a note instead.
+Errors leave here as the failing dependency's own exception (vector store, embedding
+model, history store, or :class:`ChatModelError` naming the chat model), which the HTTP
+layer turns into a 503 with a clear message. When the chat model fails and
+``CHAT_FALLBACK=retrieval_only``, the answer is the retrieval-only table with a note
+instead.
 """
 
 from __future__ import annotations
@@ -19,20 +19,14 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from starlette.concurrency import run_in_threadpool
 
-from myretail_common.errors import ServiceUnavailableError
-from myretail_rag import retrieval_only
-from myretail_rag.chain import ChatModelError, create_conversational_chain
-from myretail_rag.chat_models import ChatModelInfo
-from myretail_rag.embeddings import EmbeddingsUnavailableError
-from myretail_rag.history import HistoryStore, HistoryUnavailableError
-from myretail_rag.retriever import CatalogRetriever, CatalogSearch
+from myretail_rag.catalog.vector_store import Hit
+from myretail_rag.conversation.chain import ChatModelError, create_conversational_chain
+from myretail_rag.conversation.chat_models import ChatModelInfo
+from myretail_rag.conversation.history import HistoryStore
+from myretail_rag.conversation.retriever import CatalogRetriever
 from myretail_rag.settings import RagSettings
-from myretail_rag.vector_store import (
-    CollectionMissingError,
-    EmbeddingMismatchError,
-    Hit,
-    VectorStoreError,
-)
+from myretail_rag.understanding import retrieval_only
+from myretail_rag.understanding.search import CatalogSearch
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +41,6 @@ class Answer:
     mode: Mode
     standalone_question: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def vector_store_error(exc: VectorStoreError) -> ServiceUnavailableError:
-    if isinstance(exc, CollectionMissingError):
-        return ServiceUnavailableError("catalog", str(exc))
-    if isinstance(exc, EmbeddingMismatchError):
-        return ServiceUnavailableError("catalog", str(exc), retry_after_seconds=60)
-    return ServiceUnavailableError("vector store", str(exc))
 
 
 class ShoppingAssistant:
@@ -85,49 +71,35 @@ class ShoppingAssistant:
 
     async def answer(self, prompt: str, session_key: str) -> Answer:
         started = time.perf_counter()
-        messages = await self._history(session_key)
-        try:
-            if self.chain is not None:
-                try:
-                    result = await self._llm(prompt, messages)
-                except ChatModelError as exc:
-                    if self.settings.chat_fallback != "retrieval_only":
-                        raise self._chat_unavailable(exc) from exc
-                    logger.warning(
-                        "chat model failed; answering retrieval-only",
-                        extra={"reason": str(exc)[:300]},
-                    )
-                    result = await self._retrieval_only(prompt, messages, fallback=True)
-            else:
-                result = await self._retrieval_only(prompt, messages, fallback=False)
-        except VectorStoreError as exc:
-            raise vector_store_error(exc) from exc
-        except EmbeddingsUnavailableError as exc:
-            raise ServiceUnavailableError("embedding model", str(exc)) from exc
+        messages = await run_in_threadpool(
+            self.history.messages, session_key, self.settings.history_max_turns
+        )
+        if self.chain is not None:
+            try:
+                result = await self._llm(prompt, messages)
+            except ChatModelError as exc:
+                if self.settings.chat_fallback != "retrieval_only":
+                    raise self._chat_unavailable(exc) from exc
+                logger.warning(
+                    "chat model failed; answering retrieval-only",
+                    extra={"reason": str(exc)[:300]},
+                )
+                result = await self._retrieval_only(prompt, messages, fallback=True)
+        else:
+            result = await self._retrieval_only(prompt, messages, fallback=False)
         answer_message, answer = result
-        await self._save(session_key, [HumanMessage(prompt), answer_message])
+        await run_in_threadpool(
+            self.history.append, session_key, [HumanMessage(prompt), answer_message]
+        )
         answer.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return answer
 
     # -- steps -----------------------------------------------------------------------------
 
-    async def _history(self, session_key: str) -> list[BaseMessage]:
-        try:
-            return await run_in_threadpool(
-                self.history.messages, session_key, self.settings.history_max_turns
-            )
-        except HistoryUnavailableError as exc:
-            raise ServiceUnavailableError("chat history store", str(exc)) from exc
-
-    async def _save(self, session_key: str, messages: list[BaseMessage]) -> None:
-        try:
-            await run_in_threadpool(self.history.append, session_key, messages)
-        except HistoryUnavailableError as exc:
-            raise ServiceUnavailableError("chat history store", str(exc)) from exc
-
-    def _chat_unavailable(self, exc: Exception) -> ServiceUnavailableError:
+    def _chat_unavailable(self, exc: Exception) -> ChatModelError:
+        """The chat model's failure, naming the model (for the 503 message)."""
         what = self.chat_info.describe() if self.chat_info else "the chat model"
-        return ServiceUnavailableError("chat model", f"{what} failed: {str(exc)[:300]}")
+        return ChatModelError(f"{what} failed: {str(exc)[:300]}")
 
     async def _llm(self, prompt: str, messages: list[BaseMessage]) -> tuple[AIMessage, Answer]:
         assert self.chain is not None

@@ -33,7 +33,8 @@ from langchain_qdrant import QdrantVectorStore, RetrievalMode
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from myretail_rag.embeddings import EmbeddingIdentity, EmbeddingModel
+from myretail_rag.catalog.embeddings import EmbeddingIdentity, EmbeddingModel
+from myretail_rag.catalog.taxonomy import FACET_FIELDS
 from myretail_rag.settings import RagSettings
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ CONTENT_KEY = QdrantVectorStore.CONTENT_KEY
 METADATA_KEY = QdrantVectorStore.METADATA_KEY
 SCHEMA_VERSION = 1
 DISTANCE = models.Distance.DOT  # vectors are unit length: dot product == cosine similarity
-KEYWORD_INDEXES = ("category", "subcategory", "gender", "age_group")
+KEYWORD_INDEXES = FACET_FIELDS
 FLOAT_INDEXES = ("price", "rating")
 SEPARATOR = "--"
 VERIFY_SECONDS = 5.0  # how long a successful check of the live collection is trusted
@@ -278,8 +279,9 @@ class CatalogStore:
                     )
                 )
             elif old == self.alias:
-                # A plain collection holds the name (seed deployments, native snapshots):
-                # it has to go before the alias can take its place.
+                # A plain collection holds the name (deployments from the book's original
+                # manifests, native snapshots): it has to go before the alias can take its
+                # place.
                 self.client.delete_collection(self.alias)
             operations.append(
                 models.CreateAliasOperation(

@@ -19,12 +19,12 @@ from prometheus_client import CollectorRegistry
 from myretail_common.health import Readiness
 from myretail_common.http import create_service_app
 from myretail_rag import __version__
-from myretail_rag.components import Components
-from myretail_rag.embeddings import EmbeddingModel
-from myretail_rag.history import HistoryStore
-from myretail_rag.routes import generate, load_data
+from myretail_rag.api.components import Components
+from myretail_rag.api.routes import generate, load_data
+from myretail_rag.catalog.embeddings import EmbeddingModel
+from myretail_rag.catalog.vector_store import CatalogStore
+from myretail_rag.conversation.history import HistoryStore
 from myretail_rag.settings import RagSettings
-from myretail_rag.vector_store import CatalogStore
 
 DESCRIPTION = """
 MyRetail's Shopping assistant: conversational retrieval over the product catalog.
@@ -78,7 +78,7 @@ def create_app(
         registry=registry,
         lifespan=lifespan,
     )
-    app.state.components = components
+    app.state.components = components  # read by api.dependencies.get_components only
     app.include_router(generate.router)
     app.include_router(load_data.router)
     return app

@@ -1,29 +1,26 @@
 """Catalog search: embed the query, apply the shopper's constraints, rank.
 
-Constraints (see :mod:`myretail_rag.query`) are hard filters; preferences (the exact
-gender or age group asked for) nudge the ranking. On a Qdrant server the filter goes to
-Qdrant, served by the payload indexes. Embedded Qdrant evaluates filters in Python over
-every point, which costs ~0.3 s at 20,000 products, so there the nearest
-``overfetch`` products are fetched unfiltered and checked here; only when too few pass
-does the filtered Qdrant search run. Both paths apply the same rules
+Constraints (see :mod:`myretail_rag.understanding.query_parser`) are hard filters;
+preferences (the exact gender or age group asked for) nudge the ranking. On a Qdrant
+server the filter goes to Qdrant, served by the payload indexes. Embedded Qdrant
+evaluates filters in Python over every point, which costs ~0.3 s at 20,000 products, so
+there the nearest ``overfetch`` products are fetched unfiltered and checked here; only
+when too few pass does the filtered Qdrant search run. Both paths apply the same rules
 (:meth:`Constraints.matches` mirrors :meth:`Constraints.to_filter`).
 
-:class:`CatalogRetriever` is the same search as a LangChain retriever for the chain.
+:class:`myretail_rag.conversation.retriever.CatalogRetriever` is the same search as a
+LangChain retriever for the chain.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
-
-from myretail_rag.embeddings import EmbeddingModel
-from myretail_rag.query import Constraints, ParsedQuery, Vocabulary, parse_query
-from myretail_rag.vector_store import CatalogStore, Hit
+from myretail_rag.catalog.embeddings import EmbeddingModel
+from myretail_rag.catalog.vector_store import CatalogStore, Hit
+from myretail_rag.understanding.constraints import Constraints
+from myretail_rag.understanding.query_parser import ParsedQuery, parse_query
+from myretail_rag.understanding.vocabulary import Vocabulary
 
 GENDER_BONUS = 0.04
 AGE_BONUS = 0.04
@@ -111,20 +108,3 @@ def rank(hits: list[Hit], constraints: Constraints) -> list[Hit]:
         return value
 
     return sorted(hits, key=score, reverse=True)
-
-
-class CatalogRetriever(BaseRetriever):
-    """The catalog search as a LangChain retriever (input: a standalone question)."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    search: Any
-    k: int = 5
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        searcher: CatalogSearch = self.search
-        parsed = searcher.parse(query)
-        hits = searcher.search(query, parsed.constraints, self.k)
-        return [hit.to_document() for hit in hits]

@@ -18,24 +18,8 @@ from typing import Any
 
 from langchain_core.documents import Document
 
-REQUIRED_COLUMNS = (
-    "product_id",
-    "name",
-    "brand",
-    "category",
-    "subcategory",
-    "gender",
-    "age_group",
-    "price",
-    "rating",
-    "color",
-    "sizes",
-    "description",
-    "in_stock",
-)
-GENDERS = ("men", "women", "unisex", "kids")
-AGE_GROUPS = ("adult", "senior", "teen", "kids", "all")
-FACET_FIELDS = ("category", "subcategory", "gender", "age_group")
+from myretail_rag.catalog.taxonomy import AGE_GROUPS, COLUMNS, FACET_FIELDS, GENDERS
+
 MAX_REPORTED_ERRORS = 20
 MAX_FIELD_CHARS = 4000
 _POINT_NAMESPACE = uuid.UUID("5b0b4f4e-6f1d-4f0a-9a52-6d7972657461")  # "myretail" products
@@ -130,7 +114,7 @@ def _parse_row(row: dict[str, str], problems: list[str], line: int) -> Product |
         problems.append(f"row {line}: {message}")
 
     errors_before = len(problems)
-    values = {column: _clean(row.get(column)) for column in REQUIRED_COLUMNS}
+    values = {column: _clean(row.get(column)) for column in COLUMNS}
     for column, value in values.items():
         if len(value) > MAX_FIELD_CHARS:
             bad(f"{column} is longer than {MAX_FIELD_CHARS} characters")
@@ -207,7 +191,7 @@ def parse_catalog(data: bytes | str, max_products: int | None = None) -> list[Pr
     if not header or not any(cell.strip() for cell in header):
         raise CatalogValidationError(["the file is empty: expected a header row"])
     columns = [cell.strip().lower() for cell in header]
-    missing = [column for column in REQUIRED_COLUMNS if column not in columns]
+    missing = [column for column in COLUMNS if column not in columns]
     if missing:
         raise CatalogValidationError([f"row 1: the header lacks column(s) {', '.join(missing)}"])
     duplicated = sorted({column for column in columns if columns.count(column) > 1})

@@ -1,6 +1,6 @@
 """The conversational RAG chain (LangChain 1.x runnables, nothing deprecated).
 
-Three steps, as in the seed:
+Three steps, as in the book's original chain:
 
 1. **History-aware retrieval.** With chat history, the chat model rewrites the latest
    message into a standalone question (``CONDENSE_PROMPT``); without history the
@@ -11,7 +11,7 @@ Three steps, as in the seed:
    product (one document per product) into ``ANSWER_PROMPT`` with the history and asks
    the chat model for the answer.
 3. **Message history per session** is loaded and saved by the caller
-   (:mod:`myretail_rag.assistant`), so only the last ``HISTORY_MAX_TURNS`` turns go in.
+   (:mod:`myretail_rag.conversation.assistant`), so only the last ``HISTORY_MAX_TURNS`` turns go in.
 
 The output is a dict: ``input``, ``chat_history``, ``standalone_question``, ``context``
 (the documents) and ``answer``.

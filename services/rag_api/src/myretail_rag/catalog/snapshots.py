@@ -22,8 +22,8 @@ same collection; upserts by point id are idempotent), verifies the point count a
 embedding metadata, then moves the alias and drops the previous collection. If the
 alias already serves that snapshot, nothing is done.
 
-A native Qdrant ``.snapshot`` (from Qdrant's own snapshot API, as the seed used) is
-restored with Qdrant's snapshot-recover API; that needs a Qdrant server.
+A native Qdrant ``.snapshot`` (from Qdrant's own snapshot API, as the book's original
+version used) is restored with Qdrant's snapshot-recover API; that needs a Qdrant server.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,10 +45,9 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from myretail_common.storage import Storage, StorageError
-from myretail_rag.embeddings import EmbeddingIdentity
-from myretail_rag.ingest import drop_stale
-from myretail_rag.settings import RagSettings
-from myretail_rag.vector_store import (
+from myretail_rag.catalog.embeddings import EmbeddingIdentity
+from myretail_rag.catalog.loading import Progress, drop_quietly, drop_stale
+from myretail_rag.catalog.vector_store import (
     CONTENT_KEY,
     METADATA_KEY,
     CatalogStore,
@@ -56,6 +55,7 @@ from myretail_rag.vector_store import (
     VectorStoreError,
     models,
 )
+from myretail_rag.settings import RagSettings
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +63,6 @@ FORMAT = "myretail-catalog-snapshot"
 VERSION = 1
 MANIFEST = "manifest.json"
 POINTS_PER_PART = 1000
-
-Progress = Callable[[int, int, float], None]
 
 
 class SnapshotError(Exception):
@@ -333,10 +331,7 @@ def restore_snapshot(
     )
     previous = store.switch_alias(target)
     if previous is not None and previous != target:
-        try:
-            store.delete_collection(previous)
-        except VectorStoreError:
-            logger.warning("could not delete the previous collection", extra={"name": previous})
+        drop_quietly(store, previous)
     drop_stale(store, keep=[target])
     seconds = time.perf_counter() - started
     logger.info("snapshot restored", extra={"collection": target, "points": expected})
@@ -394,7 +389,7 @@ def native_location(uri: str, settings: RagSettings) -> str | None:
 
 def recover_native(store: CatalogStore, uri: str, settings: RagSettings) -> RestoreResult:
     """Recover a native ``.snapshot`` into a new collection on a Qdrant server (Qdrant's
-    snapshot-recover API, as the seed did), verify it, then move the alias."""
+    snapshot-recover API, as the book's original version did), verify it, then move the alias."""
     if store.embedded:
         raise SnapshotError(
             "native Qdrant .snapshot files need a Qdrant server (set QDRANT_ENDPOINT); "
@@ -435,10 +430,7 @@ def recover_native(store: CatalogStore, uri: str, settings: RagSettings) -> Rest
             pass
         raise
     if previous is not None:
-        try:
-            store.delete_collection(previous)
-        except VectorStoreError:
-            logger.warning("could not delete the previous collection", extra={"name": previous})
+        drop_quietly(store, previous)
     return RestoreResult(target, points, time.perf_counter() - started)
 
 

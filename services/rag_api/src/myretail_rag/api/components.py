@@ -15,43 +15,34 @@ import threading
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
-from myretail_common.errors import ServiceUnavailableError
-from myretail_rag.assistant import ShoppingAssistant
-from myretail_rag.chat_models import ChatModelInfo, chat_model_info, create_chat_model
-from myretail_rag.embeddings import EmbeddingModel, embedding_identity, load_embeddings
-from myretail_rag.history import HistoryStore, create_history
-from myretail_rag.retriever import CatalogSearch
+from myretail_rag.api.metrics import Metrics
+from myretail_rag.catalog.embeddings import EmbeddingModel, embedding_identity, load_embeddings
+from myretail_rag.catalog.vector_store import CatalogStore
+from myretail_rag.conversation.assistant import ShoppingAssistant
+from myretail_rag.conversation.chat_models import (
+    ChatModelInfo,
+    chat_model_info,
+    create_chat_model,
+)
+from myretail_rag.conversation.history import HistoryStore, create_history
 from myretail_rag.settings import RagSettings
-from myretail_rag.vector_store import CatalogStore
+from myretail_rag.understanding.search import CatalogSearch
 
 logger = logging.getLogger(__name__)
 
 
-class Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.answers = Counter("rag_answers_total", "Answers by mode", ["mode"], registry=registry)
-        self.answer_seconds = Histogram(
-            "rag_answer_seconds",
-            "Time to answer /generate",
-            ["mode"],
-            registry=registry,
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-        )
-        self.failures = Counter(
-            "rag_dependency_failures_total",
-            "Requests answered 503, by dependency",
-            ["dependency"],
-            registry=registry,
-        )
-        self.loads = Counter(
-            "rag_catalog_loads_total", "Catalog loads by outcome", ["outcome"], registry=registry
-        )
-        self.products = Gauge(
-            "rag_catalog_products", "Products in the live catalog", registry=registry
-        )
+class NotReadyError(Exception):
+    """A part a request needs is not built yet (still starting, or it failed to start);
+    ``retry_in_seconds``: when asking again makes sense."""
+
+    def __init__(self, part: str, reason: str, retry_in_seconds: int) -> None:
+        super().__init__(reason)
+        self.part = part
+        self.reason = reason
+        self.retry_in_seconds = retry_in_seconds
 
 
 class Components:
@@ -147,12 +138,12 @@ class Components:
             raise self._not_ready()
         return self.store, self.embeddings
 
-    def _not_ready(self) -> ServiceUnavailableError:
+    def _not_ready(self) -> NotReadyError:
         if self.startup_error:
-            return ServiceUnavailableError("embedding model", self.startup_error, 60)
+            return NotReadyError("embedding model", self.startup_error, 60)
         if self.embeddings is None:
-            return ServiceUnavailableError("embedding model", "still loading", 10)
-        return ServiceUnavailableError("service", "still starting", 5)
+            return NotReadyError("embedding model", "still loading", 10)
+        return NotReadyError("service", "still starting", 5)
 
     # -- readiness checks (each raises with a reason, or returns) ---------------------------
 

@@ -1,0 +1,79 @@
+"""Request and response bodies of the RAG API (``/generate`` keeps the book's v0 shape,
+plus ``sources`` and ``mode``; ``/load_data`` the book's ``{"url"}``)."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_UUID = re.compile(
+    r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+    r"[0-9a-fA-F]{12})$"
+)
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"prompt": "Please suggest walking shoes for a 60 year old man, in a table format"}
+            ]
+        }
+    )
+
+    prompt: str = Field(min_length=1, description="The shopper's message (not blank)")
+    session_id: str | None = Field(
+        default=None,
+        description="A UUID from a previous answer to continue that conversation; "
+        "omitted: a new session",
+    )
+
+    @field_validator("prompt")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("prompt must not be blank")
+        return value
+
+    @field_validator("session_id")
+    @classmethod
+    def _uuid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _UUID.match(value):
+            raise ValueError("session_id must be a UUID (32 hex digits, dashes optional)")
+        return value
+
+
+class Source(BaseModel):
+    product_id: str
+    name: str
+    brand: str | None = None
+    price: float | None = None
+    rating: float | None = None
+    score: float = Field(description="Cosine similarity of the product to the search")
+
+
+class GenerateResponse(BaseModel):
+    response: str = Field(description="The answer (Markdown)")
+    session_id: str = Field(description="Send it back to continue the conversation")
+    sources: list[Source] = Field(description="The catalog products the answer is based on")
+    mode: str = Field(description="llm, retrieval_only or retrieval_only_fallback")
+
+
+class LoadDataRequest(BaseModel):
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="Catalog CSV: http(s)://, s3:// or file:// as LOAD_ALLOWED_SCHEMES allows",
+        examples=["https://example.com/catalog.csv"],
+    )
+
+
+class LoadDataResponse(BaseModel):
+    status: str = "loaded"
+    products: int
+    collection: str
+    seconds: float
+    source: str
