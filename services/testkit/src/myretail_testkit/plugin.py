@@ -57,7 +57,9 @@ def published_adapter(
     return fine_tune_for_tests(tiny_base, tmp_path_factory.mktemp("published-adapter"))
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: playwright's sync API keeps an event loop running in the main
+# thread while the browser is open, and tests that call asyncio.run() cannot run meanwhile.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium through playwright (``make system-deps`` installs it)."""
     from myretail_testkit.browser import chromium_available, launch_chromium
