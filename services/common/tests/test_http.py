@@ -158,3 +158,25 @@ def test_text_log_format_masks_secrets():
         configure_logging("INFO", "json")
     assert "hf_supersecrettoken" not in stream.getvalue()
     assert "token is ***" in stream.getvalue()
+
+
+def test_reported_states_are_shown_but_never_decide_readiness() -> None:
+    import asyncio
+
+    readiness = Readiness(timeout_seconds=0.5)
+    up = {"store": True}
+
+    def store() -> None:
+        if not up["store"]:
+            raise ConnectionError("refused")
+
+    readiness.add("store", store)
+    readiness.report("catalog", lambda: "empty: it is being restored or loaded")
+    assert asyncio.run(readiness.evaluate()) == (
+        True,
+        {"store": "ok", "catalog": "empty: it is being restored or loaded"},
+    )
+    up["store"] = False
+    ready, results = asyncio.run(readiness.evaluate())
+    assert not ready and results["store"] == "refused"
+    assert results["catalog"] == "empty: it is being restored or loaded"

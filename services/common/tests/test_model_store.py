@@ -1,4 +1,6 @@
-"""Publishing, listing and fetching model tags, and the myretail-store CLI."""
+"""Publishing, listing and fetching model tags, and the myretail-store CLI (check-tag, and
+wait-tag: the inference pods' init container waits for the tag a fine-tune Job is publishing,
+with progress lines, and gives up at its deadline)."""
 
 from __future__ import annotations
 
@@ -6,12 +8,15 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from myretail_common.model_store import ModelStore, TagExistsError, TagNotFoundError
 from myretail_common.storage import Storage
+from myretail_common.store_cli import main
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -84,6 +89,16 @@ def test_invalid_names_are_rejected(store: ModelStore, bad: str):
         store.read_manifest("loyalty", bad)
 
 
+# An S3 store nobody answers for (port 9: discard), with a secret that must never be printed.
+UNREACHABLE_STORE = {
+    "MODEL_STORE_URI": "s3://bucket/models",
+    "S3_ENDPOINT_URL": "http://127.0.0.1:9",
+    "AWS_ACCESS_KEY_ID": "k",
+    "AWS_SECRET_ACCESS_KEY": "super-secret-value",
+    "AWS_MAX_ATTEMPTS": "1",
+}
+
+
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "myretail_common.store_cli", *args],
@@ -109,14 +124,96 @@ def test_check_tag_cli_against_s3(seaweedfs, s3_bucket, tmp_path: Path):
 
 
 def test_check_tag_cli_reports_an_unreachable_store(tmp_path: Path):
-    env = {
-        "MODEL_STORE_URI": "s3://bucket/models",
-        "S3_ENDPOINT_URL": "http://127.0.0.1:9",
-        "AWS_ACCESS_KEY_ID": "k",
-        "AWS_SECRET_ACCESS_KEY": "super-secret-value",
-        "AWS_MAX_ATTEMPTS": "1",
-    }
-    result = run_cli("check-tag", "--model", "loyalty", "--tag", "v1", env=env)
+    result = run_cli("check-tag", "--model", "loyalty", "--tag", "v1", env=UNREACHABLE_STORE)
     assert result.returncode == 1
     assert result.stderr.startswith("error: ")
     assert "super-secret-value" not in result.stderr
+
+
+def _publish_later(store: ModelStore, folder: Path, tag: str, delay: float) -> threading.Thread:
+    def publish() -> None:
+        time.sleep(delay)
+        store.publish(adapter_folder(folder), "loyalty", tag, {"base_model": "tiny"})
+
+    thread = threading.Thread(target=publish, daemon=True)
+    thread.start()
+    return thread
+
+
+def _wait_args(store_uri: str, *extra: str) -> list[str]:
+    return ["--store", store_uri, "wait-tag", "--model", "loyalty", "--tag", "v1", *extra]
+
+
+def test_waits_with_progress_until_the_tag_is_published(tmp_path: Path, capsys) -> None:
+    uri = f"file://{tmp_path / 'store'}"
+    publisher = _publish_later(ModelStore(Storage(uri)), tmp_path / "a", "v1", delay=1.0)
+    code = main(_wait_args(uri, "--timeout", "60", "--interval", "0.1", "--progress-every", "0.3"))
+    publisher.join()
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    where = f"{uri}/loyalty/v1"
+    assert lines[0] == f"waiting for model tag loyalty:v1 at {where} (up to 60 s)"
+    progress = [line for line in lines if line.startswith("still waiting for loyalty:v1")]
+    assert progress, lines
+    assert all(f"at {where}: not published yet;" in line for line in progress)
+    assert lines[-1].startswith(f"ok: loyalty:v1 is published at {where} (after ")
+
+
+def test_a_published_tag_passes_at_once(tmp_path: Path, capsys) -> None:
+    uri = f"file://{tmp_path / 'store'}"
+    ModelStore(Storage(uri)).publish(adapter_folder(tmp_path / "a"), "loyalty", "v1", {})
+    assert main(_wait_args(uri, "--timeout", "5")) == 0
+    assert "still waiting" not in capsys.readouterr().out
+
+
+def test_gives_up_at_the_deadline_naming_tag_store_and_published_tags(
+    tmp_path: Path, capsys
+) -> None:
+    uri = f"file://{tmp_path / 'store'}"
+    ModelStore(Storage(uri)).publish(adapter_folder(tmp_path / "a"), "loyalty", "v0", {})
+    started = time.monotonic()
+    code = main(_wait_args(uri, "--timeout", "1", "--interval", "0.2"))
+    assert code == 1
+    assert time.monotonic() - started >= 1.0
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: model tag loyalty:v1 was not published at {uri}/loyalty/v1 within 1 s "
+        "(published tags: v0); a fine-tune Job publishes it"
+    )
+
+
+def test_waits_for_a_tag_published_to_s3_by_another_process(seaweedfs, s3_bucket, tmp_path):
+    """The realistic path: the fine-tune Job (here this process) publishes to S3 while the
+    CLI polls; listings cached by s3fs must not hide the new tag."""
+    store = ModelStore(Storage(f"s3://{s3_bucket}/models", **seaweedfs.storage_options()))
+    store.publish(adapter_folder(tmp_path / "old"), "loyalty", "v0", {})
+    env = {**seaweedfs.env(), "MODEL_STORE_URI": f"s3://{s3_bucket}/models"}
+    waiting = _start_cli(env, "--timeout", "120", "--interval", "0.2", "--progress-every", "0.5")
+    time.sleep(1.5)  # the CLI starts and looks a few times first
+    assert waiting.poll() is None, "it must still be waiting"
+    store.publish(adapter_folder(tmp_path / "new"), "loyalty", "v1", {"base_model": "tiny"})
+    out, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err
+    assert "still waiting for loyalty:v1" in out
+    assert f"ok: loyalty:v1 is published at s3://{s3_bucket}/models/loyalty/v1" in out
+    assert seaweedfs.secret_key not in out + err
+
+
+def test_an_unreachable_store_is_waited_for_then_reported() -> None:
+    wait = ["wait-tag", "--model", "loyalty", "--tag", "v1", "--timeout", "2", "--interval", "0.5"]
+    result = run_cli(*wait, env=UNREACHABLE_STORE)
+    assert result.returncode == 1
+    assert "was not published at s3://bucket/models/loyalty/v1 within 2 s" in result.stderr
+    assert "the store's last error:" in result.stderr
+    assert "super-secret-value" not in result.stderr + result.stdout
+
+
+def _start_cli(env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
+    command = ["wait-tag", "--model", "loyalty", "--tag", "v1", *extra]
+    return subprocess.Popen(
+        [sys.executable, "-m", "myretail_common.store_cli", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )

@@ -3,7 +3,9 @@
 ``/healthz`` answers 200 while the process serves HTTP. ``/readyz`` runs the named
 readiness checks a service registers (model loaded and warm, vector store reachable,
 ...) and answers 503 naming every check that fails, so a probe, a person and
-``helm test`` all see *which* dependency is missing.
+``helm test`` all see *which* dependency is missing. A service may also *report* states
+beside the checks (how many products the catalog holds, say): shown in the answer, never a
+reason to be unready.
 """
 
 from __future__ import annotations
@@ -16,19 +18,27 @@ from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
 
-# A check returns None (ready) or raises; an optional string return is a detail.
+# A check returns (or resolves to) anything when ready and raises when not.
 Check = Callable[[], "Awaitable[object] | object"]
+# A state returns a short description of something the service only reports.
+State = Callable[[], str]
 
 
 @dataclass
 class Readiness:
-    """Named readiness checks, each with a timeout."""
+    """Named readiness checks, each with a timeout, and named states that are only reported."""
 
     timeout_seconds: float = 3.0
     checks: dict[str, Check] = field(default_factory=dict)
+    states: dict[str, State] = field(default_factory=dict)
 
     def add(self, name: str, check: Check) -> None:
         self.checks[name] = check
+
+    def report(self, name: str, state: State) -> None:
+        """Show ``state()`` in every answer; it runs after the checks (so it may show what a
+        check just found) and never changes the verdict."""
+        self.states[name] = state
 
     async def evaluate(self) -> tuple[bool, dict[str, str]]:
         """Run every check; returns (all ready, {name: "ok" or the reason})."""
@@ -46,4 +56,6 @@ class Readiness:
         ready = all(value == "ok" for value in results.values())
         if not ready:
             logger.info("not ready", extra={"checks": results})
+        for name, state in self.states.items():
+            results[name] = state()
         return ready, results
