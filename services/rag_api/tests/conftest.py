@@ -1,5 +1,6 @@
 """Fixtures: the real embedding model (loaded once), the real catalog in embedded Qdrant
-(loaded once, copied per test), a real Redis, and apps built from them."""
+(loaded once, copied per test) and as a portable snapshot (exported once), a real Redis,
+and apps built from them."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from myretail_rag.api.app import create_app
 from myretail_rag.catalog.embeddings import EmbeddingModel, load_embeddings
 from myretail_rag.catalog.loading import load_products
 from myretail_rag.catalog.schema import Product, parse_catalog
+from myretail_rag.catalog.snapshots import export_snapshot
 from myretail_rag.catalog.vector_store import CatalogStore
 from myretail_rag.conversation.history import HistoryStore, SQLiteHistory
 from myretail_rag.settings import RagSettings
@@ -61,6 +63,40 @@ def loaded_catalog_dir(
     finally:
         store.close()
     return folder
+
+
+@pytest.fixture(scope="session")
+def exported(
+    loaded_catalog_dir: Path, tmp_path_factory: pytest.TempPathFactory, embedding_model
+) -> Path:
+    """The sample catalog exported once as a portable snapshot folder (beside it:
+    ``qdrant``, the embedded Qdrant folder it was exported from)."""
+    folder = tmp_path_factory.mktemp("export")
+    shutil.copytree(loaded_catalog_dir, folder / "qdrant")
+    settings = make_settings(folder)
+    store = CatalogStore.from_settings(settings, embedding_model.identity)
+    try:
+        result = export_snapshot(store, str(folder / "snapshot"), settings)
+    finally:
+        store.close()
+    assert result.points == 1233
+    return folder / "snapshot"
+
+
+@pytest.fixture
+def catalog_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedding_model: EmbeddingModel
+) -> Path:
+    """The environment of ``myretail-catalog`` run in this process: embedded Qdrant under
+    ``tmp_path`` (returned), quiet logs, and the session's embedding model (same package,
+    same weights) instead of a second 860 MB copy."""
+    monkeypatch.setenv("QDRANT_PATH", str(tmp_path / "qdrant"))
+    monkeypatch.delenv("QDRANT_ENDPOINT", raising=False)
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    monkeypatch.setattr(
+        "myretail_rag.catalog.embeddings.load_embeddings", lambda _: embedding_model
+    )
+    return tmp_path
 
 
 @pytest.fixture

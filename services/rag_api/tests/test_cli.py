@@ -4,24 +4,10 @@ from __future__ import annotations
 
 import socket
 
-import pytest
-
 from myretail_rag.api import serve
 from myretail_rag.catalog import cli as catalog_cli
 from myretail_rag.catalog.vector_store import CatalogStore
 from myretail_testkit.rag import MINI_ROWS, small_csv
-
-
-@pytest.fixture
-def catalog_env(tmp_path, monkeypatch, embedding_model):
-    monkeypatch.setenv("QDRANT_PATH", str(tmp_path / "qdrant"))
-    monkeypatch.delenv("QDRANT_ENDPOINT", raising=False)
-    monkeypatch.setenv("LOG_LEVEL", "WARNING")
-    # The session's model (same package, same weights) instead of a second 860 MB copy.
-    monkeypatch.setattr(
-        "myretail_rag.catalog.embeddings.load_embeddings", lambda _: embedding_model
-    )
-    return tmp_path
 
 
 def test_load_a_csv_file(catalog_env, capsys, embedding_model):

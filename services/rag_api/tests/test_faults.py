@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import socket
 import threading
+import time
 
 import pytest
 from qdrant_client import QdrantClient
@@ -21,7 +22,7 @@ from myretail_rag.catalog.vector_store import CatalogStore
 from myretail_rag.conversation.chat_models import create_chat_model
 from myretail_rag.conversation.history import RedisHistory
 from myretail_testkit.qdrant_gateway import QdrantGateway
-from myretail_testkit.rag import BOOK_QUESTION, make_settings
+from myretail_testkit.rag import BOOK_QUESTION, make_settings, metric_value
 from myretail_testkit.servers import LiveServer
 
 
@@ -61,24 +62,69 @@ def test_health_readiness_and_metrics(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"vector_store": "ok", "embeddings": "ok", "history": "ok"}
+    assert ready.json()["checks"] == {
+        "vector_store": "ok",
+        "embeddings": "ok",
+        "history": "ok",
+        "catalog": "1233 products",
+    }
     client.post("/generate", json={"prompt": BOOK_QUESTION})
     metrics = client.get("/metrics").text
     assert 'rag_answers_total{mode="retrieval_only"} 1.0' in metrics
     assert "rag_catalog_products 1233.0" in metrics
+    loaded_at = metric_value(metrics, "rag_catalog_loaded_timestamp_seconds")
+    assert 0 < loaded_at <= time.time()
 
 
-def test_an_empty_vector_store_is_not_ready(tmp_path, embedding_model, make_client):
+def test_an_empty_catalog_is_ready_and_reported(tmp_path, embedding_model, make_client):
+    """Nothing loaded yet (a first install before the restore hook ran): the pod can
+    serve, so it is ready; /readyz, the gauges and /generate say the catalog is empty."""
     settings = make_settings(tmp_path)
     store = CatalogStore.from_settings(settings, embedding_model.identity)
     try:
         client = make_client(settings, store)
         ready = client.get("/readyz")
-        assert ready.status_code == 503
-        assert "load the catalog first" in ready.json()["checks"]["vector_store"]
+        assert ready.status_code == 200
+        assert ready.json() == {
+            "status": "ready",
+            "checks": {
+                "vector_store": "ok",
+                "embeddings": "ok",
+                "history": "ok",
+                "catalog": "empty: it is being restored or loaded",
+            },
+        }
         response = client.post("/generate", json={"prompt": BOOK_QUESTION})
         assert response.status_code == 503
-        assert error_of(response)["message"].startswith("catalog is unavailable")
+        assert error_of(response)["message"] == "catalog is empty: it is being restored or loaded"
+        assert error_of(response)["type"] == "catalog_empty"
+        assert response.headers["retry-after"] == "10"
+        metrics = client.get("/metrics").text
+        assert metric_value(metrics, "rag_catalog_products") == 0
+        assert metric_value(metrics, "rag_catalog_loaded_timestamp_seconds") == 0
+        failures = metric_value(metrics, "rag_dependency_failures_total", dependency="catalog")
+        assert failures == 1
+    finally:
+        store.close()
+
+
+def test_an_empty_collection_behind_the_alias_is_an_empty_catalog(
+    tmp_path, embedding_model, make_client
+):
+    """A collection with no points under the catalog's name (e.g. made by hand, as the
+    book's original manifests did) is empty too, not a search without results."""
+    settings = make_settings(tmp_path)
+    store = CatalogStore.from_settings(settings, embedding_model.identity)
+    try:
+        store.create_collection("catalog--load-by-hand")
+        store.switch_alias("catalog--load-by-hand")
+        client = make_client(settings, store)
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["checks"]["catalog"] == "empty: it is being restored or loaded"
+        response = client.post("/generate", json={"prompt": BOOK_QUESTION})
+        assert response.status_code == 503
+        assert error_of(response)["message"] == "catalog is empty: it is being restored or loaded"
     finally:
         store.close()
 

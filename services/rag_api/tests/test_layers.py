@@ -91,7 +91,6 @@ def test_bad_input_is_a_4xx_that_says_what_is_wrong(error, status, error_type):
 @pytest.mark.parametrize(
     ("error", "dependency", "retry_after"),
     [
-        (vector_store.CollectionMissingError("x"), "catalog", "5"),
         (vector_store.EmbeddingMismatchError("x"), "catalog", "60"),
         (vector_store.VectorStoreUnavailableError("x"), "vector store", "5"),
         (vector_store.StoreLockedError("x"), "vector store", "5"),
@@ -109,11 +108,30 @@ def test_a_dependency_that_is_down_is_a_503_naming_it(error, dependency, retry_a
     assert answer.headers["Retry-After"] == retry_after
 
 
+@pytest.mark.parametrize(
+    "error",
+    [vector_store.CollectionMissingError("x"), vector_store.CatalogEmptyError("x")],
+)
+def test_an_empty_catalog_is_a_503_of_its_own(error):
+    """Nothing is down: the catalog is being restored or loaded."""
+    answer = http_error(error)
+    assert (answer.status_code, answer.error_type) == (503, "catalog_empty")
+    assert answer.message == "catalog is empty: it is being restored or loaded"
+    assert answer.headers["Retry-After"] == "10"
+    assert answer.dependency == "catalog"  # type: ignore[attr-defined]
+
+
 def test_every_domain_exception_that_can_reach_a_route_is_mapped():
     unmapped = [
         exception for exception in _domain_exceptions() if not issubclass(exception, DOMAIN_ERRORS)
     ]
-    # Snapshots are the CLI's alone; no route restores or exports.
-    assert {exception.__name__ for exception in unmapped} == {"SnapshotError", "VerificationError"}
+    # Snapshots and the CLI's settings error are the CLI's alone; no route restores or
+    # exports.
+    assert {exception.__name__ for exception in unmapped} == {
+        "InvalidSettingsError",
+        "SnapshotError",
+        "SnapshotMissingError",
+        "VerificationError",
+    }
     with pytest.raises(TypeError, match="not a domain error"):
         http_error(RuntimeError("boom"))

@@ -26,40 +26,10 @@ from myretail_rag.catalog.snapshots import (
     restore_snapshot,
 )
 from myretail_rag.catalog.vector_store import CatalogStore, EmbeddingMismatchError
-from myretail_rag.understanding.constraints import Constraints
 from myretail_rag.understanding.search import CatalogSearch
 from myretail_testkit.qdrant_gateway import QdrantGateway
-from myretail_testkit.rag import make_settings
+from myretail_testkit.rag import make_settings, s3_settings, search_results
 from myretail_testkit.servers import LiveServer
-
-QUERIES = [
-    ("walking shoes for a 60 year old man", Constraints()),
-    ("waterproof hiking boots", Constraints(genders=("women", "unisex"))),
-    ("wireless earbuds for a teenager", Constraints(max_price=150.0)),
-    ("non-stick cookware", Constraints()),
-]
-
-
-def results(search: CatalogSearch) -> list[list[tuple[str, float]]]:
-    return [
-        [(hit.point_id, hit.score) for hit in search.search(text, constraints, 5)]
-        for text, constraints in QUERIES
-    ]
-
-
-@pytest.fixture(scope="module")
-def exported(loaded_catalog_dir: Path, tmp_path_factory, embedding_model) -> Path:
-    """The sample catalog exported once as a portable snapshot folder."""
-    folder = tmp_path_factory.mktemp("export")
-    shutil.copytree(loaded_catalog_dir, folder / "qdrant")
-    settings = make_settings(folder)
-    store = CatalogStore.from_settings(settings, embedding_model.identity)
-    try:
-        result = export_snapshot(store, str(folder / "snapshot"), settings)
-    finally:
-        store.close()
-    assert result.points == 1233
-    return folder / "snapshot"
 
 
 def test_the_snapshot_format(exported: Path):
@@ -78,14 +48,14 @@ def test_the_snapshot_format(exported: Path):
 def test_export_then_restore_gives_identical_search_results(
     exported, store, tmp_path, embedding_model
 ):
-    original = results(CatalogSearch(store, embedding_model))
+    original = search_results(CatalogSearch(store, embedding_model))
     settings = make_settings(tmp_path / "restored")
     target = CatalogStore.from_settings(settings, embedding_model.identity)
     try:
         outcome = restore_snapshot(target, str(exported), settings, batch_size=500)
         assert outcome.points == 1233 and not outcome.already_current
         assert target.count() == 1233
-        assert results(CatalogSearch(target, embedding_model)) == original
+        assert search_results(CatalogSearch(target, embedding_model)) == original
         # Running it again changes nothing.
         again = restore_snapshot(target, str(exported), settings)
         assert again.already_current
@@ -178,11 +148,7 @@ def test_a_restore_killed_midway_then_rerun_gives_exactly_n_points(exported, tmp
 
 
 def test_restore_through_s3(exported, tmp_path, embedding_model, seaweedfs, s3_bucket):
-    s3 = {
-        "s3_endpoint_url": seaweedfs.endpoint_url,
-        "aws_access_key_id": seaweedfs.access_key,
-        "aws_secret_access_key": seaweedfs.secret_key,
-    }
+    s3 = s3_settings(seaweedfs)
     source = make_settings(tmp_path / "source", **s3)
     shutil.copytree(exported.parent / "qdrant", tmp_path / "source" / "qdrant")
     store = CatalogStore.from_settings(source, embedding_model.identity)

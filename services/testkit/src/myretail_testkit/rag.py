@@ -1,18 +1,24 @@
 """Helpers for tests that run the real components over loopback (only tests import this).
 
 ``make_settings`` (everything local under a folder, no chat model), ``small_csv`` (a
-catalog CSV from rows), ``redis_server.RedisServer`` (a real redis-server from Debian)
-and ``qdrant_gateway.QdrantGateway`` (Qdrant's REST API over embedded Qdrant, standing in
-for a Qdrant server, which cannot be installed here).
+catalog CSV from rows), ``s3_settings`` (the settings that point at a SeaweedFS server),
+``search_results`` (what a fixed set of searches returns, to compare two catalogs),
+``metric_value`` (one sample of a ``/metrics`` page), ``redis_server.RedisServer`` (a
+real redis-server from Debian) and ``qdrant_gateway.QdrantGateway`` (Qdrant's REST API
+over embedded Qdrant, standing in for a Qdrant server, which cannot be installed here).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from myretail_rag.catalog.taxonomy import COLUMNS
 from myretail_rag.settings import RagSettings
+
+if TYPE_CHECKING:  # kept light: scripts/demo.py imports this module too
+    from myretail_rag.understanding.search import CatalogSearch
+    from myretail_testkit.seaweedfs import SeaweedFS
 
 BOOK_QUESTION = "Please suggest walking shoes for a 60 year old man, in a table format"
 SORT_QUESTION = "Can you sort the results by price in descending order?"
@@ -46,3 +52,48 @@ def make_settings(folder: Path, **overrides: Any) -> RagSettings:
 def small_csv(rows: list[str], header: str = HEADER) -> bytes:
     """A catalog CSV with ``rows`` under the standard header."""
     return ("\n".join([header, *rows]) + "\n").encode()
+
+
+def s3_settings(server: SeaweedFS) -> dict[str, str]:
+    """RagSettings values for ``s3://`` URIs on ``server``."""
+    return {
+        "s3_endpoint_url": server.endpoint_url,
+        "aws_access_key_id": server.access_key,
+        "aws_secret_access_key": server.secret_key,
+    }
+
+
+def s3_environment(server: SeaweedFS) -> dict[str, str]:
+    """The same as environment variables (for the console scripts)."""
+    return {name.upper(): value for name, value in s3_settings(server).items()}
+
+
+#: Searches that compare two catalogs: free text, and filters of each kind
+#: (keyword arguments of :class:`myretail_rag.understanding.constraints.Constraints`).
+SEARCHES: list[tuple[str, dict[str, Any]]] = [
+    ("walking shoes for a 60 year old man", {}),
+    ("waterproof hiking boots", {"genders": ("women", "unisex")}),
+    ("wireless earbuds for a teenager", {"max_price": 150.0}),
+    ("non-stick cookware", {}),
+]
+
+
+def search_results(search: CatalogSearch) -> list[list[tuple[str, float]]]:
+    """(point id, similarity) of the 5 best products for each of :data:`SEARCHES`."""
+    from myretail_rag.understanding.constraints import Constraints
+
+    return [
+        [(hit.point_id, hit.score) for hit in search.search(text, Constraints(**filters), 5)]
+        for text, filters in SEARCHES
+    ]
+
+
+def metric_value(page: str, name: str, **labels: str) -> float:
+    """The value of sample ``name{labels}`` on a Prometheus text page (KeyError if absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(page):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    raise KeyError(f"{name}{labels or ''} is not on the page")

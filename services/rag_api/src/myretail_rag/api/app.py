@@ -3,8 +3,9 @@ chat_model)``.
 
 Built on :func:`myretail_common.http.create_service_app` (request ids, JSON errors,
 ``/healthz``, ``/readyz``, ``/metrics``). Readiness checks: ``vector_store`` (Qdrant
-answers, the catalog collection exists, is non-empty and matches our embeddings),
-``embeddings`` (model loaded) and ``history`` (store answers).
+answers; a catalog, when there is one, matches our embeddings), ``embeddings`` (model
+loaded) and ``history`` (store answers); ``catalog`` is reported beside them ("1233
+products", or "empty: it is being restored or loaded") and never makes the pod unready.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ def create_app(
     readiness.add("vector_store", components.check_vector_store)
     readiness.add("embeddings", components.check_embeddings)
     readiness.add("history", components.check_history)
+    # The catalog is a state, never a reason to stay unready: a first install's catalog is
+    # restored by a post-install hook that Helm (--wait, Terraform's wait = true) runs only
+    # once every pod is ready, and the replicas share one catalog anyway.
+    readiness.report("catalog", components.describe_catalog)
     app = create_service_app(
         "MyRetail RAG API",
         __version__,

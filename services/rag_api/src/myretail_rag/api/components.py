@@ -4,6 +4,11 @@ Parts passed to ``create_app`` are used as they are (tests build the real thing 
 missing ones are built from the settings when the app starts: the embedded Qdrant folder
 is opened, the history store connected, and the embedding model loaded in the background,
 so ``/healthz`` answers at once and ``/readyz`` turns ready when everything is.
+
+The catalog is read, never required, at each readiness check: its state (products, load
+time) goes to ``/readyz`` and the ``rag_catalog_*`` gauges, so a catalog that a restore
+Job, ``POST /load_data`` or another process's ``myretail-catalog`` puts in place is
+noticed without a restart (requests resolve the catalog alias every time anyway).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -20,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from myretail_rag.api.metrics import Metrics
 from myretail_rag.catalog.embeddings import EmbeddingModel, embedding_identity, load_embeddings
-from myretail_rag.catalog.vector_store import CatalogStore
+from myretail_rag.catalog.vector_store import CatalogState, CatalogStore
 from myretail_rag.conversation.assistant import ShoppingAssistant
 from myretail_rag.conversation.chat_models import (
     ChatModelInfo,
@@ -71,6 +77,7 @@ class Components:
         self.assistant: ShoppingAssistant | None = None
         self.load_lock = threading.Lock()
         self.startup_error: str | None = None
+        self.catalog: CatalogState | None = None  # as the last readiness check found it
         self._owned: list[Any] = []
         self._loader: asyncio.Task[None] | None = None
         self.assemble()
@@ -148,18 +155,25 @@ class Components:
     # -- readiness checks (each raises with a reason, or returns) ---------------------------
 
     async def check_vector_store(self) -> None:
+        """Qdrant answers and the catalog (if any) matches our embeddings; an empty
+        catalog passes (see :mod:`myretail_rag.api.readiness`)."""
+        self.catalog = None
         if self.store is None:
             raise RuntimeError("not opened yet")
-        store = self.store
+        state = await run_in_threadpool(self.store.catalog_state)
+        self.catalog = state
+        self.metrics.record_catalog(state)
 
-        def check() -> None:
-            store.check_compatible()
-            count = store.count()
-            self.metrics.products.set(count)
-            if count == 0:
-                raise RuntimeError(f"collection {store.alias!r} is empty: load the catalog")
+    def catalog_loaded(self, products: int) -> None:
+        """A load in this process just replaced the catalog."""
+        self.catalog = CatalogState(products, datetime.now(UTC))
+        self.metrics.record_catalog(self.catalog)
 
-        await run_in_threadpool(check)
+    def describe_catalog(self) -> str:
+        """The catalog's state for ``/readyz`` (reported after the vector store check)."""
+        if self.catalog is None:
+            return "unknown: see vector_store"
+        return self.catalog.describe()
 
     async def check_embeddings(self) -> None:
         if self.startup_error:

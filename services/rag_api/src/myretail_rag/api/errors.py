@@ -5,7 +5,9 @@ embeddings, the history stores and the chat model raise their own exceptions.
 :func:`http_error` maps each to the shared JSON error model of
 :mod:`myretail_common.errors` (a dependency that is down is a 503 naming it, with
 ``Retry-After``); routes run their work inside :func:`domain_errors_as_http`, which also
-counts the 503s by dependency.
+counts the 503s by dependency. An empty catalog is a 503 of its own (type
+``catalog_empty``, "catalog is empty: it is being restored or loaded"): nothing is down,
+the catalog is on its way.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from myretail_rag.catalog.sources import (
     SourceUnreachableError,
 )
 from myretail_rag.catalog.vector_store import (
-    CollectionMissingError,
+    EMPTY_CATALOG,
+    CatalogEmptyError,
     EmbeddingMismatchError,
     VectorStoreError,
 )
@@ -38,6 +41,16 @@ from myretail_rag.conversation.chain import ChatModelError
 from myretail_rag.conversation.history import HistoryUnavailableError
 
 ErrorFactory = Callable[[Exception], ApiError]
+
+
+class CatalogEmptyHTTPError(ApiError, status_code=503, error_type="catalog_empty"):
+    """503 while the catalog holds no products (a restore or a load is filling it); not
+    "catalog is unavailable: ...": nothing is down."""
+
+    dependency = "catalog"
+
+    def __init__(self) -> None:
+        super().__init__(f"catalog is {EMPTY_CATALOG}", headers={"Retry-After": "10"})
 
 
 def _not_ready(exc: Exception) -> ApiError:
@@ -59,7 +72,7 @@ HTTP_ERRORS: tuple[tuple[type[Exception], ErrorFactory], ...] = (
     ),
     (SourceError, lambda exc: BadRequestError(str(exc), error_type="invalid_source")),
     (CatalogValidationError, lambda exc: BadRequestError(str(exc), error_type="invalid_catalog")),
-    (CollectionMissingError, lambda exc: ServiceUnavailableError("catalog", str(exc))),
+    (CatalogEmptyError, lambda _: CatalogEmptyHTTPError()),
     (EmbeddingMismatchError, lambda exc: ServiceUnavailableError("catalog", str(exc), 60)),
     (VectorStoreError, lambda exc: ServiceUnavailableError("vector store", str(exc))),
     (EmbeddingsUnavailableError, lambda exc: ServiceUnavailableError("embedding model", str(exc))),
@@ -85,6 +98,6 @@ def domain_errors_as_http(metrics: Metrics) -> Iterator[None]:
         yield
     except DOMAIN_ERRORS as exc:
         error = http_error(exc)
-        if isinstance(error, ServiceUnavailableError):
+        if isinstance(error, ServiceUnavailableError | CatalogEmptyHTTPError):
             metrics.failures.labels(error.dependency).inc()
         raise error from exc

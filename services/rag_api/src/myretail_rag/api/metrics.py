@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from myretail_rag.catalog.vector_store import CatalogState
+
 
 class Metrics:
-    """Answers, their latency, dependency failures and catalog loads."""
+    """Answers, their latency, dependency failures, catalog loads and the catalog's state."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.answers = Counter("rag_answers_total", "Answers by mode", ["mode"], registry=registry)
@@ -27,5 +29,16 @@ class Metrics:
             "rag_catalog_loads_total", "Catalog loads by outcome", ["outcome"], registry=registry
         )
         self.products = Gauge(
-            "rag_catalog_products", "Products in the live catalog", registry=registry
+            "rag_catalog_products",
+            "Products in the live catalog (0: empty, being restored or loaded)",
+            registry=registry,
         )
+        self.loaded_at = Gauge(
+            "rag_catalog_loaded_timestamp_seconds",
+            "When the live catalog was loaded or restored (Unix time; 0: empty or unknown)",
+            registry=registry,
+        )
+
+    def record_catalog(self, state: CatalogState) -> None:
+        self.products.set(state.products)
+        self.loaded_at.set(state.loaded_at.timestamp() if state.loaded_at else 0)

@@ -1,7 +1,14 @@
 """Catalog snapshots: a portable format any Qdrant can restore, and native Qdrant ones.
 
-Portable snapshot (``myretail-catalog export --to URI``): a folder, published atomically
-through :class:`myretail_common.storage.Storage` (``file://``, a path, or ``s3://``):
+One naming rule tells them apart, in the code, the chart's defaults, the docs and
+``ci/kind-e2e.sh``: **a URI ending in ``.snapshot`` is a native Qdrant snapshot file; any
+other URI is a portable snapshot folder** (``s3://<bucket>/catalog/latest``,
+``file:///store/catalog/latest``). Restores read by that rule, and exporting the portable
+format to a ``.snapshot`` URI is refused.
+
+Portable snapshot (``myretail-catalog export --to URI``, from the live catalog or straight
+from a CSV with ``--from-csv``): a folder, published atomically through
+:class:`myretail_common.storage.Storage` (``file://``, a path, or ``s3://``):
 
 ```
 <uri>/manifest.json          written last: the folder is complete once it exists
@@ -20,7 +27,8 @@ against the configured embeddings, writes the points in batches into the physica
 collection ``<alias>--restore-<digest>`` (re-running after a crash continues into the
 same collection; upserts by point id are idempotent), verifies the point count and the
 embedding metadata, then moves the alias and drops the previous collection. If the
-alias already serves that snapshot, nothing is done.
+alias already serves that snapshot, nothing is done. A snapshot that does not exist is
+:class:`SnapshotMissingError` (the CLI's ``--if-missing skip`` turns it into a message).
 
 A native Qdrant ``.snapshot`` (from Qdrant's own snapshot API, as the book's original
 version used) is restored with Qdrant's snapshot-recover API; that needs a Qdrant server.
@@ -44,9 +52,11 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from myretail_common.storage import Storage, StorageError
-from myretail_rag.catalog.embeddings import EmbeddingIdentity
-from myretail_rag.catalog.loading import Progress, drop_quietly, drop_stale
+from myretail_common.storage import ObjectNotFoundError, Storage, StorageError
+from myretail_rag.catalog.embeddings import EmbeddingIdentity, EmbeddingModel
+from myretail_rag.catalog.loading import Progress, drop_quietly, drop_stale, load_products
+from myretail_rag.catalog.schema import Product
+from myretail_rag.catalog.sources import describe_source
 from myretail_rag.catalog.vector_store import (
     CONTENT_KEY,
     METADATA_KEY,
@@ -63,14 +73,38 @@ FORMAT = "myretail-catalog-snapshot"
 VERSION = 1
 MANIFEST = "manifest.json"
 POINTS_PER_PART = 1000
+NATIVE_SUFFIX = ".snapshot"
 
 
 class SnapshotError(Exception):
     """The snapshot is missing, malformed, or does not fit the configured catalog."""
 
 
+class SnapshotMissingError(SnapshotError):
+    """Nothing is published at the snapshot URI (a first install, before any export)."""
+
+
 class VerificationError(SnapshotError):
     """The restored collection does not match the snapshot."""
+
+
+def is_native_snapshot(uri: str) -> bool:
+    """The naming rule: a URI (or path) ending in ``.snapshot`` names a native Qdrant
+    snapshot file; anything else a portable snapshot folder."""
+    return urlsplit(uri.strip()).path.rstrip("/").endswith(NATIVE_SUFFIX)
+
+
+def check_portable_uri(uri: str) -> None:
+    """Refuse a portable export to a URI that the naming rule reads as a native snapshot
+    (a restore from it would hand the folder to Qdrant's snapshot API)."""
+    if is_native_snapshot(uri):
+        folder = describe_source(uri).rstrip("/").removesuffix(NATIVE_SUFFIX)
+        raise SnapshotError(
+            f"{describe_source(uri)} ends in {NATIVE_SUFFIX}, which names a native Qdrant "
+            f"snapshot file, but myretail-catalog export writes a portable snapshot folder: "
+            f"give it a URI that does not end in {NATIVE_SUFFIX} (for example {folder}), "
+            f"and restore from that same URI"
+        )
 
 
 def encode_vector(vector: list[float]) -> str:
@@ -118,6 +152,7 @@ def export_snapshot(
     store: CatalogStore, uri: str, settings: RagSettings, progress: Progress | None = None
 ) -> ExportResult:
     """Write the live catalog as a portable snapshot at ``uri``."""
+    check_portable_uri(uri)
     started = time.perf_counter()
     live = store.live_collection()
     if live is None:
@@ -199,6 +234,31 @@ def export_snapshot(
     return ExportResult(destination, written, seconds)
 
 
+def export_products(
+    products: list[Product],
+    embeddings: EmbeddingModel,
+    uri: str,
+    settings: RagSettings,
+    *,
+    source: str,
+    batch_size: int = 256,
+    progress: Progress | None = None,
+    export_progress: Progress | None = None,
+) -> ExportResult:
+    """Embed ``products`` into a temporary in-memory Qdrant and write them as a portable
+    snapshot at ``uri``: the first catalog of an install, made without any Qdrant server.
+    The snapshot is the same as a load followed by an export."""
+    check_portable_uri(uri)
+    store = CatalogStore.in_memory(settings.qdrant_collection, embeddings.identity)
+    try:
+        load_products(
+            products, store, embeddings, source=source, batch_size=batch_size, progress=progress
+        )
+        return export_snapshot(store, uri, settings, progress=export_progress)
+    finally:
+        store.close()
+
+
 # -- restore --------------------------------------------------------------------------------
 
 
@@ -211,10 +271,12 @@ class RestoreResult:
 
 
 def read_manifest(storage: Storage, name: str) -> dict[str, Any]:
+    """The manifest of a published snapshot; :class:`SnapshotMissingError` when there is
+    none (storage that cannot be read raises its own :class:`StorageError`)."""
     try:
         manifest = json.loads(storage.read_text(f"{name}/{MANIFEST}"))
-    except StorageError as exc:
-        raise SnapshotError(
+    except ObjectNotFoundError as exc:
+        raise SnapshotMissingError(
             f"no portable snapshot at {storage.uri(name)} ({exc}); is the export complete?"
         ) from exc
     except json.JSONDecodeError as exc:
@@ -354,13 +416,10 @@ def verify(store: CatalogStore, collection: str, expected: int) -> None:
 # -- native Qdrant snapshots ----------------------------------------------------------------
 
 
-def is_native_snapshot(uri: str) -> bool:
-    return urlsplit(uri).path.endswith(".snapshot") or uri.endswith(".snapshot")
-
-
 def native_location(uri: str, settings: RagSettings) -> str | None:
-    """The URL Qdrant fetches a native snapshot from: http(s) as is, ``s3://`` presigned;
-    None for a local file (it is uploaded instead)."""
+    """The URL Qdrant fetches a native snapshot from: http(s) as is, ``s3://`` presigned
+    (:class:`SnapshotMissingError` if there is no such object); None for a local file (it
+    is uploaded instead)."""
     scheme = urlsplit(uri).scheme
     if scheme in ("http", "https"):
         return uri
@@ -368,6 +427,9 @@ def native_location(uri: str, settings: RagSettings) -> str | None:
         import boto3
         from botocore.config import Config
 
+        parent, name = split_uri(uri)
+        if not _storage(parent, settings).exists(name):
+            raise SnapshotMissingError(f"no native snapshot at {describe_source(uri)}")
         parts = urlsplit(uri)
         options = settings.storage_options()
         client = boto3.client(
@@ -420,7 +482,14 @@ def recover_native(store: CatalogStore, uri: str, settings: RagSettings) -> Rest
             store.check_compatible(target)
         except EmbeddingMismatchError as exc:
             raise VerificationError(str(exc)) from exc
-        store.update_metadata(target, {"state": "ready", "restored_from": uri.split("?")[0]})
+        store.update_metadata(
+            target,
+            {
+                "state": "ready",
+                "restored_from": uri.split("?")[0],
+                "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
         previous = store.switch_alias(target)
     except BaseException:
         try:
@@ -440,7 +509,7 @@ def _upload_snapshot(path_or_uri: str, collection: str, settings: RagSettings) -
 
     path = Path(urlsplit(path_or_uri).path if "://" in path_or_uri else path_or_uri)
     if not path.is_file():
-        raise SnapshotError(f"{path} does not exist")
+        raise SnapshotMissingError(f"no native snapshot at {path}: it does not exist")
     assert settings.qdrant_endpoint
     headers = {}
     if settings.qdrant_api_key:

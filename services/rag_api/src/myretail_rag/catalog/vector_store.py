@@ -12,7 +12,9 @@ instead of returning meaningless neighbours. Payload indexes (keyword: category,
 subcategory, gender, age_group; float: price) serve filtered searches on a Qdrant server.
 
 Errors are translated at this boundary: :class:`VectorStoreUnavailableError` (Qdrant
-down, names where), :class:`CollectionMissingError` (nothing loaded yet).
+down, names where), :class:`CollectionMissingError` (nothing loaded yet). An empty catalog
+is a state (:meth:`CatalogStore.catalog_state`), not an outage: a first install restores
+or loads it while the service already runs.
 """
 
 from __future__ import annotations
@@ -59,8 +61,17 @@ class VectorStoreUnavailableError(VectorStoreError):
     """Qdrant did not answer or refused the request."""
 
 
-class CollectionMissingError(VectorStoreError):
-    """The catalog collection does not exist (nothing loaded yet)."""
+#: How an empty catalog is described (``/readyz``: "catalog": "<this>"; ``/generate``:
+#: "catalog is <this>").
+EMPTY_CATALOG = "empty: it is being restored or loaded"
+
+
+class CatalogEmptyError(VectorStoreError):
+    """The catalog holds no products yet: a restore or a load has not filled it."""
+
+
+class CollectionMissingError(CatalogEmptyError):
+    """The catalog collection does not exist (nothing loaded or restored yet)."""
 
 
 class EmbeddingMismatchError(VectorStoreError):
@@ -99,6 +110,25 @@ def create_client(settings: RagSettings) -> QdrantClient:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class CatalogState:
+    """What the live catalog holds: its products (0: empty) and when it was loaded or
+    restored (None: unknown or empty)."""
+
+    products: int
+    loaded_at: datetime | None = None
+
+    def describe(self) -> str:
+        return f"{self.products} products" if self.products else EMPTY_CATALOG
 
 
 @dataclass
@@ -149,6 +179,17 @@ class CatalogStore:
             identity,
             settings.qdrant_location(),
             embedded=not settings.qdrant_endpoint,
+        )
+
+    @classmethod
+    def in_memory(cls, alias: str, identity: EmbeddingIdentity) -> CatalogStore:
+        """A throwaway embedded Qdrant held in this process's memory (gone on close)."""
+        return cls(
+            QdrantClient(location=":memory:"),
+            alias,
+            identity,
+            "a temporary in-memory Qdrant",
+            embedded=True,
         )
 
     @property
@@ -346,6 +387,19 @@ class CatalogStore:
         if name is None:
             self._verified = (target, metadata, time.monotonic())
         return metadata
+
+    def catalog_state(self) -> CatalogState:
+        """How many products the live catalog holds (0 when nothing is loaded or restored
+        yet) and when it was loaded. Qdrant down or a catalog built with other embeddings
+        still raise: the service cannot serve then."""
+        try:
+            metadata = self.check_compatible()
+            products = self.count()
+        except CollectionMissingError:
+            return CatalogState(0)
+        if not products:
+            return CatalogState(0)
+        return CatalogState(products, _parse_time(metadata.get("loaded_at")))
 
     def count(self, name: str | None = None) -> int:
         target = name or self.alias

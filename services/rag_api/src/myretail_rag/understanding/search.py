@@ -17,7 +17,12 @@ from __future__ import annotations
 import threading
 
 from myretail_rag.catalog.embeddings import EmbeddingModel
-from myretail_rag.catalog.vector_store import CatalogStore, Hit
+from myretail_rag.catalog.vector_store import (
+    EMPTY_CATALOG,
+    CatalogEmptyError,
+    CatalogStore,
+    Hit,
+)
 from myretail_rag.understanding.constraints import Constraints
 from myretail_rag.understanding.query_parser import ParsedQuery, parse_query
 from myretail_rag.understanding.vocabulary import Vocabulary
@@ -76,6 +81,8 @@ class CatalogSearch:
                 break
             relaxed = relaxed.without(*names)
             hits = self._filtered(vector, relaxed, k)
+        if not hits and self.store.count() == 0:  # an alias on an empty collection
+            raise CatalogEmptyError(f"catalog is {EMPTY_CATALOG}")
         return rank(hits, constraints)[:k]
 
     def _filtered(self, vector: list[float], constraints: Constraints, k: int) -> list[Hit]:

@@ -46,7 +46,7 @@ async def load_data(body: LoadDataRequest, components: ComponentsDep) -> LoadDat
     finally:
         components.load_lock.release()
     metrics.loads.labels("loaded").inc()
-    metrics.products.set(result.products)
+    components.catalog_loaded(result.products)
     return LoadDataResponse(
         products=result.products,
         collection=result.collection,
