@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# End-to-end on a throw-away kind cluster (needs docker, kind, kubectl and helm):
+# Day 0 on a throw-away kind cluster (needs docker, kind, kubectl and helm), in the order
+# docs/aws.md gives for EKS:
 #   1. build the four service images (CPU variant), tagged with the chart's appVersion (what
 #      values/dev.yaml runs), and load them into a new kind cluster
-#   2. fill a model store on the host with the images themselves (tiny base model, the "tiny"
-#      adapter trained on CPU, the datasets, a catalog snapshot) and hand it to the cluster as
-#      the PVC values/dev.yaml names (myretail-model-store)
-#   3. helm install with values/dev.yaml, wait, helm test; on failure collect logs in
-#      artifacts/kind-e2e/
+#   2. a model store on the host with what a fresh bucket holds before day 0: the base model
+#      (the tiny one, standing in for the hub's Llama 3) and the datasets, but NO adapter; then
+#      the first catalog snapshot, made by `myretail-catalog export --from-csv`; handed to the
+#      cluster as the PVC values/dev.yaml names (myretail-model-store)
+#   3. the first install with --wait: its fine-tune Job trains and publishes the tag inference
+#      serves while the inference pods wait for it; the RAG API is ready with an empty
+#      catalog; the post-install hook restores the snapshot; then helm test. On failure the
+#      logs are collected in artifacts/kind-e2e/
 # Environment: CLUSTER (default myretail-e2e), KEEP_CLUSTER=1 keeps it afterwards,
 # SKIP_BUILD=1 reuses images already built. kindnet may not enforce NetworkPolicies; the
 # chart's policies are checked statically by tests/chart.
@@ -55,7 +59,7 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   VARIANT=cpu IMAGE_TAG="$VERSION" ci/build-images.sh finetune inference rag_api chatbot_ui
 fi
 
-echo "== model store (tiny model, datasets, catalog snapshot) in $STORE"
+echo "== model store (base model, datasets; no adapter yet) in $STORE"
 mkdir -p "$STORE/datasets" "$STORE/catalog"
 cp data/loyalty_qa_train.jsonl data/loyalty_qa_val.jsonl "$STORE/datasets/"
 as_me=(--rm --user "$(id -u):$(id -g)" -e HOME=/tmp -e HF_HOME=/tmp/hf -e MODEL_STORE_URI=file:///store
@@ -64,13 +68,10 @@ docker run "${as_me[@]}" "myretail/finetune:$VERSION" \
   make-tiny-base --out /store/base/tiny-llama --catalog /repo/data/catalog.csv \
   --policy /repo/docs/myelite-program.md --qa /repo/data/loyalty_qa_train.jsonl \
   --qa /repo/data/loyalty_qa_val.jsonl
-docker run "${as_me[@]}" "myretail/finetune:$VERSION" train \
-  --base-model /store/base/tiny-llama --profile cpu --model-name loyalty-assistant --model-tag tiny \
-  --train-dataset-file /store/datasets/loyalty_qa_train.jsonl \
-  --eval-dataset-file /store/datasets/loyalty_qa_val.jsonl --checkpoint-dir /tmp/checkpoints
-docker run "${as_me[@]}" -e QDRANT_PATH=/tmp/qdrant --entrypoint sh "myretail/rag-api:$VERSION" -c \
-  'myretail-catalog load /repo/data/catalog.csv && myretail-catalog export --to file:///store/catalog/catalog.snapshot'
-chmod -R a+rX "$STORE"
+echo "== the first catalog snapshot (portable folder), straight from the CSV"
+docker run "${as_me[@]}" "myretail/rag-api:$VERSION" \
+  myretail-catalog export --from-csv /repo/data/catalog.csv --to file:///store/catalog/latest
+chmod -R a+rwX "$STORE"   # the pods (uid 10001) publish the adapter into it
 
 echo "== kind cluster $CLUSTER"
 cat > "$WORK/kind.yaml" <<KIND
@@ -112,13 +113,14 @@ spec:
   resources: {requests: {storage: 5Gi}}
 PVC
 
-echo "== helm install -f values/dev.yaml"
-# No --wait: the RAG API is ready only once the catalog is in Qdrant, and the post-install
-# restore hook runs after the wait. Hooks are always waited for (the restore Job waits for
-# Qdrant itself); then every workload must become ready.
-helm install "$RELEASE" charts/myretail -n "$NAMESPACE" -f values/dev.yaml --timeout 20m
-kubectl -n "$NAMESPACE" wait --for=condition=Available deployment --all --timeout=15m
-kubectl -n "$NAMESPACE" rollout status statefulset --timeout=10m
+echo "== first install (fine-tunes the tag it serves), --wait"
+# --wait completes: the model-tag check passes because this release's fine-tune Job publishes
+# the tag, the inference pods wait for it in their wait-for-model init container, and the RAG
+# API is ready with an empty catalog; the post-install hook then restores the snapshot.
+helm install "$RELEASE" charts/myretail -n "$NAMESPACE" -f values/dev.yaml \
+  --set finetune.enabled=true --set finetune.model.tag=tiny --wait --timeout 30m
+kubectl -n "$NAMESPACE" logs job/"$RELEASE"-finetune-tiny --tail=5
+kubectl -n "$NAMESPACE" logs job/"$RELEASE"-catalog-restore --tail=5
 kubectl -n "$NAMESPACE" get pods -o wide
 
 echo "== helm test"

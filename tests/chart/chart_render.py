@@ -30,9 +30,22 @@ POD_OWNERS = {"Deployment", "StatefulSet", "Job", "DaemonSet"}
 HOOK_ANNOTATION = "helm.sh/hook"
 
 
+# What an operator passes after a values file because only they know it (the helm-unittest
+# suites use the same files): prod refuses to put the UI behind a load balancer until its
+# source ranges are set.
+OPERATOR_VALUES_DIR = CHART / "tests" / "values"
+
+
 def load_env_values(env: str) -> dict[str, Any]:
     """The values file values/<env>.yaml as a dictionary."""
     return yaml.safe_load((VALUES_DIR / f"{env}.yaml").read_text()) or {}
+
+
+def install_values(env: str) -> dict[str, Any]:
+    """What an install with values/<env>.yaml passes: the file and the operator's additions."""
+    operator = OPERATOR_VALUES_DIR / f"{env}-operator.yaml"
+    added = yaml.safe_load(operator.read_text()) if operator.exists() else {}
+    return deep_merge(load_env_values(env), added or {})
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -151,8 +164,9 @@ def render(
 
 
 def render_env(env: str, overrides: dict[str, Any] | None = None, **kwargs: Any) -> Rendered:
-    """Render with values/<env>.yaml and optional overrides on top."""
-    return render(deep_merge(load_env_values(env), overrides or {}), **kwargs)
+    """Render with values/<env>.yaml (and the operator's additions) and optional overrides on
+    top."""
+    return render(deep_merge(install_values(env), overrides or {}), **kwargs)
 
 
 @functools.cache

@@ -6,10 +6,12 @@ from __future__ import annotations
 import helm_python as helm
 import pytest
 from chart_render import (
+    VALUES_DIR,
     annotations,
     cached_env_render,
     containers,
     env_of,
+    install_values,
     load_env_values,
     render,
     render_env,
@@ -76,29 +78,42 @@ def test_one_service_account_per_component_with_irsa_in_prod() -> None:
 
 
 def test_terraform_settings_are_accepted() -> None:
-    """The keys infra-terraform/myretail.tf sets on the release (helm_release set blocks)."""
-    values = load_env_values("prod")
-    values["global"]["imageRegistry"] = "999999999999.dkr.ecr.eu-west-1.amazonaws.com"
-    values["global"]["modelStore"].update(uri="s3://tf-bucket/models", bucket="tf-bucket")
-    for key in ("finetune", "inference", "ragApi", "chatbotUi"):
-        values[key]["image"] = {"repository": f"myretail/{key.lower()}", "tag": "v9.9.9"}
+    """The keys infra-terraform/myretail.tf sets on the release (helm_release set blocks):
+    registry and one image tag, repositories (non-default name prefix), the model store and
+    its region, the IRSA roles, the UI's source ranges."""
+    registry = "999999999999.dkr.ecr.eu-west-1.amazonaws.com"
+    values = install_values("prod")
+    values["global"]["imageRegistry"] = registry
+    values["global"]["image"] = {"tag": "v9.9.9"}
+    values["global"]["modelStore"].update(
+        uri="s3://tf-bucket/models", bucket="tf-bucket", region="eu-west-1"
+    )
+    for key in ("finetune", "inference", "ragApi", "chatbotUi", "catalogRestore", "tests"):
+        values.setdefault(key, {})["image"] = {"repository": f"tf/{key.lower()}"}
     for key in ("finetune", "inference", "catalogRestore"):
         values[key]["serviceAccount"] = {
             "name": f"tf-{key.lower()}",
             "annotations": {"eks.amazonaws.com/role-arn": f"arn:aws:iam::1:role/{key}"},
         }
+    values["chatbotUi"]["service"]["loadBalancerSourceRanges"] = ["198.18.0.0/15"]
     values["finetune"].update(enabled=True, model={"tag": "v2"})
     rendered = render(values)
     job = rendered.get("Job", "myretail-catalog-restore")
     assert job["spec"]["template"]["spec"]["serviceAccountName"] == "tf-catalogrestore"
     restore = containers(job, init=False)[0]
-    assert restore["args"] == ["--from", "s3://tf-bucket/catalog/catalog.snapshot"]
-    server = containers(rendered.get("Deployment", "myretail-inference"))[0]
+    assert restore["args"] == ["--from", "s3://tf-bucket/catalog/latest", "--if-missing", "skip"]
     assert (
-        server["image"] == "999999999999.dkr.ecr.eu-west-1.amazonaws.com/myretail/inference:v9.9.9"
+        restore["image"] == "999999999999.dkr.ecr.eu-west-1.amazonaws.com/tf/catalogrestore:v9.9.9"
     )
+    server = containers(rendered.get("Deployment", "myretail-inference"), init=False)[0]
+    assert server["image"] == f"{registry}/tf/inference:v9.9.9"
     assert env_of(server)["MODEL_STORE_URI"] == "s3://tf-bucket/models"
     assert env_of(server)["MODEL_ASSETS_BUCKET"] == "tf-bucket"
+    assert env_of(server)["AWS_REGION"] == env_of(server)["AWS_DEFAULT_REGION"] == "eu-west-1"
+    test_pod = rendered.get("Pod", "myretail-test-rag-api")["spec"]["containers"][0]
+    assert test_pod["image"] == f"{registry}/tf/tests:v9.9.9"
+    service = rendered.get("Service", "myretail-chatbot-ui")
+    assert service["spec"]["loadBalancerSourceRanges"] == ["198.18.0.0/15"]
 
 
 def test_ui_is_a_cluster_ip_by_default_and_an_nlb_in_prod() -> None:
@@ -113,6 +128,41 @@ def test_ui_is_a_cluster_ip_by_default_and_an_nlb_in_prod() -> None:
     assert lb["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip"
     assert lb["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
     assert "kubectl -n myretail get service myretail-chatbot-ui" in cached_env_render("prod").notes
+
+
+@pytest.mark.parametrize(
+    "ranges",
+    [[], ["203.0.113.0/24", "198.51.100.0/24"], ["192.0.2.0/24", "203.0.113.7/32"]],
+    ids=["none", "documentation ranges", "documentation ranges and hosts"],
+)
+def test_prod_refuses_a_load_balancer_open_to_no_real_range(ranges: list[str]) -> None:
+    values = load_env_values("prod")  # the file alone, without the operator's ranges
+    values["chatbotUi"]["service"]["loadBalancerSourceRanges"] = ranges
+    with pytest.raises(
+        helm.HelmRenderError, match=r"set chatbotUi\.service\.loadBalancerSourceRanges"
+    ):
+        render(values)
+
+
+def test_prod_load_balancer_with_a_real_range_and_other_exposures_render() -> None:
+    ranges = ["203.0.113.0/24", "198.18.0.0/15"]
+    rendered = render_env("prod", {"chatbotUi": {"service": {"loadBalancerSourceRanges": ranges}}})
+    service = rendered.get("Service", "myretail-chatbot-ui")
+    assert service["spec"]["loadBalancerSourceRanges"] == ranges
+    cluster_ip = load_env_values("prod")
+    cluster_ip["chatbotUi"]["service"]["type"] = "ClusterIP"
+    assert render(cluster_ip).get("Service", "myretail-chatbot-ui")["spec"]["type"] == "ClusterIP"
+    # staging's internal NLB without ranges is not prod's business
+    staging = cached_env_render("staging").get("Service", "myretail-chatbot-ui")
+    assert staging["spec"]["type"] == "LoadBalancer"
+    assert "loadBalancerSourceRanges" not in staging["spec"]
+
+
+def test_prod_values_file_says_the_ranges_are_required() -> None:
+    text = (VALUES_DIR / "prod.yaml").read_text()
+    assert "chatbotUi.service.loadBalancerSourceRanges" in text
+    assert "The install fails while" in text
+    assert "loadBalancerSourceRanges" not in load_env_values("prod")["chatbotUi"]["service"]
 
 
 def test_optional_ingress() -> None:
@@ -148,7 +198,11 @@ def test_autoscaling_and_disruption_budgets_in_prod_only() -> None:
 
 def test_finetune_is_off_by_default_and_a_job_per_run() -> None:
     jobs = {j["metadata"]["name"] for j in cached_env_render("prod").of_kind("Job")}
-    assert jobs == {"myretail-catalog-restore", "myretail-inference-check-tag"}
+    assert jobs == {
+        "myretail-catalog-restore",
+        "myretail-inference-check-tag",
+        "myretail-preflight",
+    }
     rendered = render_env("prod", {"finetune": {"enabled": True, "model": {"tag": "V3_rc1"}}})
     job = rendered.get("Job", "myretail-finetune-v3-rc1")
     spec = job["spec"]

@@ -1,5 +1,5 @@
-"""Hook kinds, weights and delete policies: the model-tag check before install/upgrade, the
-catalog restore after, and the helm test pods."""
+"""Hook kinds, weights and delete policies: the preflight and the model-tag check before
+install/upgrade, the catalog restore after, and the helm test pods."""
 
 from __future__ import annotations
 
@@ -8,7 +8,20 @@ from chart_render import annotations, cached_env_render, containers, env_of, ren
 HOOK, WEIGHT, POLICY = "helm.sh/hook", "helm.sh/hook-weight", "helm.sh/hook-delete-policy"
 
 # (kind, name) -> (hook events, weight, delete policy)
+PREFLIGHT_RBAC = (
+    "pre-install,pre-upgrade",
+    "-30",
+    "before-hook-creation,hook-succeeded,hook-failed",
+)
 EXPECTED_INSTALL_HOOKS = {
+    ("ServiceAccount", "myretail-preflight"): PREFLIGHT_RBAC,
+    ("Role", "myretail-preflight"): PREFLIGHT_RBAC,
+    ("RoleBinding", "myretail-preflight"): PREFLIGHT_RBAC,
+    ("Job", "myretail-preflight"): (
+        "pre-install,pre-upgrade",
+        "-20",
+        "before-hook-creation,hook-succeeded",
+    ),
     ("ServiceAccount", "myretail-inference"): (
         "pre-install",
         "-10",
@@ -19,11 +32,8 @@ EXPECTED_INSTALL_HOOKS = {
         "-5",
         "before-hook-creation,hook-succeeded",
     ),
-    ("Job", "myretail-catalog-restore"): (
-        "post-install,post-upgrade",
-        "5",
-        "before-hook-creation,hook-succeeded",
-    ),
+    # kept after it succeeds, so `kubectl logs job/...` tells what it restored (or skipped)
+    ("Job", "myretail-catalog-restore"): ("post-install,post-upgrade", "5", "before-hook-creation"),
     ("Pod", "myretail-test-qdrant"): ("test", "0", "before-hook-creation"),
     ("Pod", "myretail-test-inference"): ("test", "1", "before-hook-creation"),
     ("Pod", "myretail-test-rag-api"): ("test", "2", "before-hook-creation"),
@@ -59,7 +69,7 @@ def test_check_tag_hook_checks_the_requested_tag_with_the_inference_store_settin
     job = prod.get("Job", "myretail-inference-check-tag")
     deployment = prod.get("Deployment", "myretail-inference")
     (check,) = containers(job)
-    (server,) = containers(deployment)
+    (server,) = containers(deployment, init=False)
     assert check["command"] == ["myretail-store", "check-tag"]
     assert check["args"] == ["--model", "loyalty-assistant", "--tag", "v1"]
     assert check["image"] == server["image"]
@@ -113,7 +123,13 @@ def test_catalog_restore_waits_for_qdrant_and_restores_the_named_snapshot() -> N
     compile(wait["command"][-1], "wait-for-qdrant", "exec")  # valid Python once rendered
     (restore,) = spec["containers"]
     assert restore["command"] == ["myretail-catalog", "restore"]
-    assert restore["args"] == ["--from", "s3://myretail-model-assets/catalog/catalog.snapshot"]
+    # the default is a portable snapshot folder (no .snapshot suffix); none yet is no failure
+    assert restore["args"] == [
+        "--from",
+        "s3://myretail-model-assets/catalog/latest",
+        "--if-missing",
+        "skip",
+    ]
     env = env_of(restore)
     assert env["QDRANT_COLLECTION"] == "catalog"
     assert env["QDRANT_API_KEY"]["secretKeyRef"]["name"] == "myretail-qdrant"

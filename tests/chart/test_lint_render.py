@@ -11,8 +11,8 @@ from chart_render import (
     NAMESPACE,
     annotations,
     cached_env_render,
+    install_values,
     lint_problems,
-    load_env_values,
     pod_labels,
     pod_spec,
 )
@@ -36,7 +36,7 @@ def test_lints_clean_with_defaults() -> None:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_lints_clean_with_values_file(env: str) -> None:
-    report = helm.lint(CHART, load_env_values(env), strict=True, namespace=NAMESPACE)
+    report = helm.lint(CHART, install_values(env), strict=True, namespace=NAMESPACE)
     assert lint_problems(report) == [], report
     assert report["errors"] == []
 

@@ -92,6 +92,7 @@ def test_only_store_readers_leave_the_cluster() -> None:
         "catalog-restore",
         "finetune",
         "rag-api",
+        "preflight",  # the Kubernetes API server only (test_preflight.py)
     }
     policy = rendered.get("NetworkPolicy", "myretail-inference")
     (rule,) = policy["spec"]["egress"]

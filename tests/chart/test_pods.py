@@ -93,7 +93,7 @@ def test_serving_containers_have_probes(env: str) -> None:
 
 def test_inference_probes_allow_an_8b_model_load() -> None:
     deployment = cached_env_render("prod").get("Deployment", "myretail-inference")
-    (container,) = containers(deployment)
+    (container,) = containers(deployment, init=False)
     startup = container["startupProbe"]
     assert startup["failureThreshold"] * startup["periodSeconds"] >= 15 * 60
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"

@@ -10,7 +10,7 @@ from chart_render import (
     annotations,
     containers,
     env_of,
-    load_env_values,
+    install_values,
     pod_spec,
     render,
     render_env,
@@ -57,7 +57,7 @@ def test_prod_gpu_pods_run_on_spot_capacity() -> None:
 
 
 def test_prod_serves_llama3_8b_in_4bit() -> None:
-    (container,) = containers(render_env("prod").get(*INFERENCE))
+    (container,) = containers(render_env("prod").get(*INFERENCE), init=False)
     assert env_of(container)["QUANTIZATION"] == "nf4"
     job = _finetune_run("prod").get("Job", "myretail-finetune-v2")
     env = env_of(containers(job)[0])
@@ -70,12 +70,12 @@ def test_no_gpu_scheduling_in_dev() -> None:
     assert rendered.find("Job", "myretail-finetune-v2") is not None
     text = json.dumps(rendered.objects)
     assert GPU not in text, "dev must schedule nothing on GPUs"
-    (container,) = containers(rendered.get(*INFERENCE))
+    (container,) = containers(rendered.get(*INFERENCE), init=False)
     assert env_of(container)["QUANTIZATION"] == "none"
 
 
 def _upgrade(tag: str) -> Rendered:
-    values = set_path(load_env_values("prod"), "inference.model.tag", tag)
+    values = set_path(install_values("prod"), "inference.model.tag", tag)
     return render(values, is_upgrade=True)
 
 

@@ -108,6 +108,15 @@ def test_kind_e2e_script() -> None:
     build = re.search(r"ci/build-images\.sh ([\w ]+)", text)
     assert build, "build the images with the project's build script"
     assert set(build.group(1).split()) == {"finetune", "inference", "rag_api", "chatbot_ui"}
+    # Day 0 as docs/aws.md gives it: no adapter before the install, the first catalog
+    # snapshot from the CSV (portable), one install that fine-tunes the served tag, --wait.
+    assert " train " not in text and "--model-tag" not in text, "no adapter before day 0"
+    export = re.search(r"myretail-catalog export --from-csv \S+ --to (\S+)", text)
+    assert export and not export.group(1).endswith(".snapshot")
+    install = text[text.index("\nhelm install") :].split("\n\n")[0]
+    for flag in ("--set finetune.enabled=true", "--set finetune.model.tag=tiny", "--wait"):
+        assert flag in install, flag
+    assert text.index("\nhelm install") < text.index("\nhelm test")
 
 
 def test_deploy_doc_names_real_values() -> None:

@@ -28,8 +28,8 @@ from chart_render import (
     chart_defaults,
     component_charts,
     deep_merge,
+    install_values,
     lint_problems,
-    load_env_values,
     render,
 )
 
@@ -47,7 +47,7 @@ def _chart_yaml(folder: Path) -> dict[str, Any]:
 
 
 def _umbrella_values(env: str) -> dict[str, Any]:
-    return deep_merge(load_env_values(env), ALL_ON)
+    return deep_merge(install_values(env), ALL_ON)
 
 
 @functools.cache
@@ -131,7 +131,7 @@ def test_packaged_umbrella_carries_the_library_as_files(tmp_path: Path) -> None:
         )
     with helm.Chart.load_archive(archive.read_bytes()) as chart:
         manifests = chart.render(
-            load_env_values("prod"), name=RELEASE, namespace=NAMESPACE, is_install=True
+            install_values("prod"), name=RELEASE, namespace=NAMESPACE, is_install=True
         )
     assert Rendered(manifests).objects == cached_env_render("prod").objects
 

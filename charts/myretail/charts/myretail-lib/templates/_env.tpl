@@ -58,9 +58,11 @@ One env var from a Secret reference, or nothing when the reference is not config
 {{- end -}}
 
 {{/*
-Model store settings (global.modelStore) shared by fine-tune, inference and its tag-check
-hook, and the catalog restore: MODEL_STORE_URI and friends, plus S3 keys from an existing
-Secret when the store is not reached through IRSA.
+Model store settings (global.modelStore) shared by every pod that reads or writes the store
+(fine-tune, inference and its wait-for-model init container, the model-tag check, the catalog
+restore): MODEL_STORE_URI and friends, the region as AWS_REGION and AWS_DEFAULT_REGION (boto
+and s3fs read either), plus S3 keys from an existing Secret when the store is not reached
+through IRSA.
 */}}
 {{- define "myretail.modelStore.env" -}}
 {{- $store := .Values.global.modelStore -}}
@@ -78,6 +80,8 @@ Secret when the store is not reached through IRSA.
 {{- end }}
 {{- with $store.region }}
 - name: AWS_REGION
+  value: {{ . | quote }}
+- name: AWS_DEFAULT_REGION
   value: {{ . | quote }}
 {{- end }}
 {{- with $store.existingSecret }}
