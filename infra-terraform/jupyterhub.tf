@@ -16,6 +16,23 @@ resource "kubernetes_namespace_v1" "jupyterhub" {
   depends_on = [module.eks]
 }
 
+# At most jupyterhub_max_gpu_notebooks GPU notebooks at once (capacity.tf counts them in the GPU
+# node group's maximum); the next one fails to start with a quota message.
+resource "kubernetes_resource_quota_v1" "jupyterhub_gpus" {
+  count = var.enable_jupyterhub ? 1 : 0
+
+  metadata {
+    name      = "gpu-notebooks"
+    namespace = kubernetes_namespace_v1.jupyterhub[0].metadata[0].name
+  }
+
+  spec {
+    hard = {
+      "requests.nvidia.com/gpu" = var.jupyterhub_max_gpu_notebooks
+    }
+  }
+}
+
 # The notebooks' service account; its read-only IRSA role is module.irsa["notebooks"] (irsa.tf).
 locals {
   notebook_service_account = "jupyterhub-single-user"

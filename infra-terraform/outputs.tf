@@ -33,19 +33,29 @@ output "ecr_repository_urls" {
   value       = { for k, repo in aws_ecr_repository.service : k => repo.repository_url }
 }
 
+output "ecr_image_prefix" {
+  description = "Repository prefix of the ECR images (<prefix>/finetune, ...): IMAGE_PREFIX of ci/build-images.sh."
+  value       = var.name
+}
+
 output "ecr_push_commands" {
-  description = "Log in to ECR, then build and push the four images from the repository root (tags are immutable: use a new TAG per release)."
+  description = "Log in to ECR, then build and push the four images from the repository root, tagged image_tag (tags are immutable: a new one per release)."
   value = join("\n", concat(
     [
-      "export TAG=$(git describe --tags --always)",
+      "export TAG=${coalesce(var.image_tag, "$(git describe --tags --always)")}",
       "aws ecr get-login-password --region ${var.region} | docker login --username AWS --password-stdin ${local.ecr_registry}",
     ],
     [
       for k, img in local.images :
       "docker build -f ${local.dockerfile} --target ${img.target} -t ${aws_ecr_repository.service[k].repository_url}:$TAG . && docker push ${aws_ecr_repository.service[k].repository_url}:$TAG"
     ],
-    ["# or all at once: REGISTRY=${local.ecr_registry} IMAGE_TAG=$TAG PUSH=true ci/build-images.sh"],
+    ["# or all at once: REGISTRY=${local.ecr_registry} IMAGE_PREFIX=${var.name} IMAGE_TAG=$TAG PUSH=true ci/build-images.sh"],
   ))
+}
+
+output "helm_values" {
+  description = "The values only Terraform knows (registry, image tag, model store, IRSA service accounts, the UI's source ranges), as the helm_release uses them: terraform output -raw helm_values > myretail-aws.yaml, then helm ... -f values/prod.yaml -f myretail-aws.yaml."
+  value       = local.myretail_values_overlay_yaml
 }
 
 output "irsa_role_arns" {

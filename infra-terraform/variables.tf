@@ -74,9 +74,9 @@ variable "cpu_node_count" {
 }
 
 variable "gpu_instance_types" {
-  description = "g6 (NVIDIA L4, 24 GB) instance types of the GPU spot node group; several sizes give spot more pools to choose from."
+  description = "g6 (one NVIDIA L4, 24 GB) instance types of the GPU spot node group, smallest first (the cluster autoscaler plans with the first); two sizes give spot more pools. The spot vCPU quota must cover gpu_node_count.max times the largest type's vCPUs (docs/aws.md)."
   type        = list(string)
-  default     = ["g6.2xlarge", "g6.4xlarge", "g6.8xlarge"]
+  default     = ["g6.2xlarge", "g6.4xlarge"]
 
   validation {
     condition     = length(var.gpu_instance_types) > 0 && alltrue([for t in var.gpu_instance_types : startswith(t, "g6.")])
@@ -85,13 +85,18 @@ variable "gpu_instance_types" {
 }
 
 variable "gpu_node_count" {
-  description = "Minimum, desired and maximum size of the GPU node group (one GPU per inference replica, one per fine-tune Job)."
+  description = "Minimum, desired and maximum size of the GPU node group (one GPU per node). The maximum must hold every GPU pod at once: the inference autoscaler's maximum plus one rollout surge pod, one fine-tune Job, and jupyterhub_max_gpu_notebooks (capacity.tf checks it: 4 + 1 + 1 + 2 = 8 with the defaults). Keep the minimum at 1 or more: the autoscaler learns a GPU node's resources from a running one."
   type = object({
     min     = number
     desired = number
     max     = number
   })
-  default = { min = 1, desired = 1, max = 3 }
+  default = { min = 1, desired = 1, max = 8 }
+
+  validation {
+    condition     = 1 <= var.gpu_node_count.min && var.gpu_node_count.min <= var.gpu_node_count.desired && var.gpu_node_count.desired <= var.gpu_node_count.max
+    error_message = "gpu_node_count needs 1 <= min <= desired <= max."
+  }
 }
 
 variable "gpu_root_volume_size" {
@@ -116,7 +121,7 @@ variable "model_assets_bucket_name" {
 }
 
 variable "bucket_prefixes" {
-  description = "Top-level prefixes of the model-assets bucket: training data, published models, catalog snapshots."
+  description = "Top-level prefixes of the model-assets bucket: training data, published models, catalog snapshots. Terraform passes the models prefix to the chart; the chart's default catalog snapshot and dataset URIs assume the other two defaults (set catalogRestore.snapshot.uri and finetune.dataset.* in an extra values file otherwise)."
   type = object({
     datasets = string
     models   = string
@@ -150,19 +155,57 @@ variable "force_destroy" {
 # The MyRetail release (charts/myretail)
 #--------------------------------------------------------------------------------------------
 variable "deploy_myretail" {
-  description = "Install charts/myretail with values/prod.yaml. Leave false for the first apply, push the images, then set true."
+  description = "Install charts/myretail (values/prod.yaml plus the values in output helm_values). Leave false until the images are pushed, the two Secrets you bring exist and the first catalog snapshot is in the bucket (docs/aws.md)."
   type        = bool
   default     = false
 }
 
 variable "image_tag" {
-  description = "Tag of the four service images in ECR to deploy (tags are immutable, e.g. the release tag v1.2.0)."
+  description = "Tag of the MyRetail images pushed to ECR (global.image.tag: every component, hook Job and helm test pod). ECR tags are immutable: a new tag per release, e.g. v1.2.0."
   type        = string
   default     = ""
+
+  validation {
+    condition     = var.image_tag == "" || can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag))
+    error_message = "image_tag must be a Docker tag: letters, digits, _ . - (at most 128), not starting with . or -."
+  }
+}
+
+variable "chatbot_ui_allowed_cidrs" {
+  description = "Source ranges allowed through the chat window's internet-facing NLB (chatbotUi.service.loadBalancerSourceRanges): your customers' reach, e.g. [\"0.0.0.0/0\"] for a public shop or office/VPN ranges for a pilot. Required to deploy; documentation (TEST-NET) ranges are refused."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for cidr in var.chatbot_ui_allowed_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "chatbot_ui_allowed_cidrs must be CIDR blocks such as 0.0.0.0/0 or 10.20.0.0/16."
+  }
+}
+
+variable "myretail_model_tag" {
+  description = "Adapter tag the inference pods serve (inference.model.tag). Changing it is a model rollout; the tag must be published, or be produced by this release's fine-tune (myretail_finetune_tag)."
+  type        = string
+  default     = "v1"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", var.myretail_model_tag))
+    error_message = "myretail_model_tag must be a model-store tag: letters, digits, . _ - (at most 128), starting with a letter or digit."
+  }
+}
+
+variable "myretail_finetune_tag" {
+  description = "When set, the release runs the fine-tune Job that publishes this tag (finetune.enabled, finetune.model.tag). Day 0: the same as myretail_model_tag, so the install trains the first model and the inference pods wait for it. Set it back to \"\" once the tag is published."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.myretail_finetune_tag == "" || can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", var.myretail_finetune_tag))
+    error_message = "myretail_finetune_tag must be empty or a model-store tag: letters, digits, . _ - (at most 128), starting with a letter or digit."
+  }
 }
 
 variable "myretail_namespace" {
-  description = "Namespace of the MyRetail release."
+  description = "Namespace of the MyRetail release; Terraform creates it with the Secrets it generates."
   type        = string
   default     = "myretail"
 }
@@ -188,15 +231,15 @@ variable "myretail_service_accounts" {
 }
 
 variable "myretail_extra_values_files" {
-  description = "Extra values files layered over values/prod.yaml (e.g. a git-ignored file with secrets or sizes)."
+  description = "Extra values files layered last, over values/prod.yaml and Terraform's values (e.g. a git-ignored file with sizes)."
   type        = list(string)
   default     = []
 }
 
 variable "myretail_helm_timeout" {
-  description = "Seconds Helm waits for the release (GPU nodes and multi-GB CUDA images take a while the first time)."
+  description = "Seconds Helm waits for the release to be ready. A first install that fine-tunes its model waits for a spot GPU node, the CUDA image pulls, the base-model download, training and evaluation, publishing, and the inference pods loading the tag: about an hour on g6 (L4), 90 minutes leaves room for one spot reclaim."
   type        = number
-  default     = 1800
+  default     = 5400
 }
 
 #--------------------------------------------------------------------------------------------
@@ -306,6 +349,17 @@ variable "jupyterhub_cpu_image" {
   description = "Notebook image of the CPU profile."
   type        = string
   default     = "quay.io/jupyter/scipy-notebook:2025-10-20"
+}
+
+variable "jupyterhub_max_gpu_notebooks" {
+  description = "GPU notebooks that may run at once (a ResourceQuota on nvidia.com/gpu in the JupyterHub namespace); counted in the GPU node group's capacity."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.jupyterhub_max_gpu_notebooks >= 0 && floor(var.jupyterhub_max_gpu_notebooks) == var.jupyterhub_max_gpu_notebooks
+    error_message = "jupyterhub_max_gpu_notebooks must be a whole number, 0 or more."
+  }
 }
 
 variable "jupyterhub_gpu_image" {

@@ -1,5 +1,5 @@
-"""Shared fixtures of the infrastructure tests: parsed Terraform, the images' Dockerfile,
-workflows.
+"""Shared fixtures of the infrastructure tests: parsed Terraform, the chart's values, the
+images' Dockerfile, workflows.
 
 Nothing here needs a cloud account, Docker or a terraform binary: Terraform is read with
 python-hcl2, the Dockerfile with a small instruction parser, workflows with PyYAML.
@@ -11,16 +11,22 @@ import functools
 import json
 import re
 import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import hcl2
 import pytest
+import yaml
 from hcl2.utils import SerializationOptions
 
 REPO = Path(__file__).resolve().parents[2]
 TF_DIR = REPO / "infra-terraform"
+# The values overlay of the AWS install: Terraform's output helm_values, the file name the
+# docs write it to, and the committed example of it.
+OVERLAY_FILE = "myretail-aws.yaml"
+OVERLAY_EXAMPLE = REPO / "values" / "aws-overlay.example.yaml"
 SERVICES = ("finetune", "inference", "rag_api", "chatbot_ui")
 # The one Dockerfile of the four images, and services/<dir> -> its target there (which is also
 # the image's, and its ECR repository's, name).
@@ -52,6 +58,7 @@ class Terraform:
     modules: dict[str, Any] = field(default_factory=dict)
     variables: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
     locals: dict[str, Any] = field(default_factory=dict)
     terraform: list[dict[str, Any]] = field(default_factory=list)
     providers: list[dict[str, Any]] = field(default_factory=list)
@@ -65,6 +72,13 @@ class Terraform:
 
     def default(self, variable: str) -> Any:
         return self.variables[variable]["default"]
+
+    def scoped_data(self) -> dict[str, dict[str, Any]]:
+        """The data sources declared inside check blocks (kind -> name -> body)."""
+        found: dict[str, dict[str, Any]] = {}
+        for check in self.checks.values():
+            _merge_labeled(found, check.get("data", []))
+        return found
 
     @property
     def text(self) -> str:
@@ -89,6 +103,7 @@ def parse_terraform() -> Terraform:
             ("module", tf.modules),
             ("variable", tf.variables),
             ("output", tf.outputs),
+            ("check", tf.checks),
         ):
             for block in parsed.get(kind, []):
                 for name, body in block.items():
@@ -107,6 +122,84 @@ def parse_terraform() -> Terraform:
 @pytest.fixture(scope="session")
 def terraform() -> Terraform:
     return parse_terraform()
+
+
+# -- the chart's values -----------------------------------------------------------------------
+
+# The chart tests' render helpers merge the defaults the way the umbrella sees them; reading
+# values needs no Helm engine (the module only loads it when rendering).
+sys.path.insert(0, str(REPO / "tests" / "chart"))
+from chart_render import (  # noqa: E402
+    Rendered,
+    chart_defaults,
+    containers,
+    deep_merge,
+    load_env_values,
+    render,
+)
+
+
+def chart_values(*overrides: dict[str, Any]) -> dict[str, Any]:
+    """The chart's defaults (subcharts' under their keys) with values layered over them."""
+    values = chart_defaults()
+    for override in overrides:
+        values = deep_merge(values, override)
+    return values
+
+
+def prod_values() -> dict[str, Any]:
+    """What an EKS install gets from the chart and values/prod.yaml."""
+    return chart_values(load_env_values("prod"))
+
+
+def overlay_example() -> dict[str, Any]:
+    return yaml.safe_load(OVERLAY_EXAMPLE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def day_zero_render() -> Rendered:
+    """The first install on EKS as docs/aws.md and Terraform make it: values/prod.yaml, the
+    overlay output helm_values writes (its example: values/aws-overlay.example.yaml), and the
+    fine-tune of the tag inference serves."""
+    served = chart_values()["inference"]["model"]["tag"]
+    first_model = {"finetune": {"enabled": True, "model": {"tag": served}}}
+    values = deep_merge(deep_merge(load_env_values("prod"), overlay_example()), first_model)
+    return render(values)
+
+
+def rendered_containers(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
+    """("<kind>/<name>", container) of every container and init container of the render,
+    hooks and helm test pods included."""
+    return [
+        (f"{o['kind']}/{o['metadata']['name']}", container)
+        for o in rendered.objects
+        for container in containers(o)
+    ]
+
+
+def secret_refs(values: Any, path: str = "") -> dict[str, tuple[str, str]]:
+    """Every Secret key the values reference: value path -> (Secret name, key), for each
+    {existingSecret, key} pair with a Secret named."""
+    found: dict[str, tuple[str, str]] = {}
+    if isinstance(values, dict):
+        if values.get("existingSecret") and "key" in values:
+            found[path] = (values["existingSecret"], values["key"])
+        for name, value in values.items():
+            found.update(secret_refs(value, f"{path}.{name}" if path else name))
+    return found
+
+
+# vCPUs and GPUs (NVIDIA L4) of the g6 sizes: AWS's published instance specifications.
+G6_SIZES = {
+    "g6.xlarge": {"vcpus": 4, "memory_gib": 16, "gpus": 1},
+    "g6.2xlarge": {"vcpus": 8, "memory_gib": 32, "gpus": 1},
+    "g6.4xlarge": {"vcpus": 16, "memory_gib": 64, "gpus": 1},
+    "g6.8xlarge": {"vcpus": 32, "memory_gib": 128, "gpus": 1},
+    "g6.12xlarge": {"vcpus": 48, "memory_gib": 192, "gpus": 4},
+    "g6.16xlarge": {"vcpus": 64, "memory_gib": 256, "gpus": 1},
+    "g6.24xlarge": {"vcpus": 96, "memory_gib": 384, "gpus": 4},
+    "g6.48xlarge": {"vcpus": 192, "memory_gib": 768, "gpus": 8},
+}
 
 
 # -- the images' Dockerfile ------------------------------------------------------------------

@@ -20,7 +20,24 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import DOCKERFILE, IMAGE_TARGETS, REPO, TF_DIR, Terraform, load_hcl, parse_dockerfile
+from .conftest import (
+    DOCKERFILE,
+    G6_SIZES,
+    IMAGE_TARGETS,
+    OVERLAY_EXAMPLE,
+    REPO,
+    TF_DIR,
+    Rendered,
+    Terraform,
+    chart_values,
+    containers,
+    load_hcl,
+    overlay_example,
+    parse_dockerfile,
+    prod_values,
+    rendered_containers,
+    secret_refs,
+)
 
 TF_FILES = sorted(TF_DIR.glob("*.tf"))
 GPU_TAINT = "nvidia.com/gpu"
@@ -178,8 +195,9 @@ def test_every_reference_is_declared(terraform: Terraform) -> None:
     for name in set(re.findall(r"\bmodule\.(\w+)", text)):
         if name not in terraform.modules:
             problems.append(f"module.{name}")
+    scoped = terraform.scoped_data()
     for kind, name in set(re.findall(r"\bdata\.(\w+)\.(\w+)", text)):
-        if name not in terraform.data.get(kind, {}):
+        if name not in terraform.data.get(kind, {}) and name not in scoped.get(kind, {}):
             problems.append(f"data.{kind}.{name}")
     for kind, name in set(
         re.findall(r"\b((?:aws|kubernetes|helm|random|terraform)_\w+)\.(\w+)\.", text)
@@ -202,6 +220,7 @@ def test_moved_blocks_lead_from_former_to_declared_addresses(terraform: Terrafor
     """Renamed resources keep their state: every former IRSA address moves to its role's."""
     moves = {interpolated(m["from"]): interpolated(m["to"]) for m in terraform.moved}
     for former, current in moves.items():
+        assert former and current, "moved blocks name plain addresses"
         assert not declared(terraform, former), f"{former} still exists"
         assert declared(terraform, current), f"{current} is not declared"
     for role in terraform.locals["irsa_roles"]:
@@ -624,57 +643,129 @@ def test_jupyterhub_authenticator_is_chosen_by_variable(terraform: Terraform) ->
 
 # -- the MyRetail release -------------------------------------------------------------------------
 
+# Chart value key -> the ECR image (key of local.images) it runs: the catalog restore Job and
+# the helm test pods run the RAG API image.
+OVERLAY_IMAGES = {
+    "finetune": "finetune",
+    "inference": "inference",
+    "ragApi": "ragApi",
+    "chatbotUi": "chatbotUi",
+    "catalogRestore": "ragApi",
+    "tests": "ragApi",
+}
+ROLE_ARN = "eks.amazonaws.com/role-arn"
+DOCUMENTATION_CIDRS = {"192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"}
 
-def release_settings(terraform: Terraform) -> str:
-    """local.myretail_release_settings (a merge of maps), whitespace normalized."""
-    return " ".join(terraform.locals["myretail_release_settings"].split())
+
+def normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as dotted key -> value (lists are values)."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    found: dict[str, Any] = {}
+    for key, value in tree.items():
+        found.update(leaves(value, f"{prefix}.{key}" if prefix else key))
+    return found
+
+
+def terraform_overlay(terraform: Terraform) -> dict[str, Any]:
+    """local.myretail_values_overlay, each `local.myretail_service_accounts["x"]` written out
+    as the map that local builds for x (its name and its role annotation)."""
+    overlay = terraform.locals["myretail_values_overlay"]
+    expanded = {}
+    for component, values in overlay.items():
+        values = dict(values)
+        reference = values.get("serviceAccount")
+        if reference is not None:
+            match = re.fullmatch(r'\$\{local\.myretail_service_accounts\["(\w+)"\]\}', reference)
+            assert match and match.group(1) == component, reference
+            values["serviceAccount"] = {
+                "name": f"<{component} service account>",
+                "annotations": {ROLE_ARN: f"<{component} role>"},
+            }
+        expanded[component] = values
+    return expanded
 
 
 def test_helm_release_wiring(terraform: Terraform) -> None:
+    """The release gets values files only: values/prod.yaml, the overlay of what only
+    Terraform knows (output helm_values), the model choices, then the operator's files."""
     release = terraform.resource("helm_release", "myretail")
     assert release["chart"] == "${path.module}/../charts/myretail"
-    assert 'file("${path.module}/../values/prod.yaml")' in release["values"]
-    assert "set" not in release, "every --set comes from the two dynamic blocks"
+    assert release["values"] == "${local.myretail_values}"
+    assert "set" not in release and "dynamic" not in release, "no --set: values files only"
+    assert (
+        terraform.locals["myretail_prod_values"] == '${file("${path.module}/../values/prod.yaml")}'
+    )
+    assert normalized(terraform.locals["myretail_values"]) == (
+        "${concat([local.myretail_prod_values, local.myretail_values_overlay_yaml, "
+        "yamlencode(local.myretail_model_values)], "
+        "[for f in var.myretail_extra_values_files : file(f)])}"
+    )
+    # the manual install gets exactly the overlay the release uses
+    assert terraform.outputs["helm_values"]["value"] == "${local.myretail_values_overlay_yaml}"
+    assert (
+        "yamlencode(local.myretail_values_overlay)"
+        in terraform.locals["myretail_values_overlay_yaml"]
+    )
+    # --wait completes on a first install (the chart has no readiness that needs a hook) and
+    # Terraform's namespace, Secrets and capacity check come first
+    assert release["wait"] is True
+    assert release["timeout"] == "${var.myretail_helm_timeout}"
+    assert release["namespace"] == "${kubernetes_namespace_v1.myretail.metadata[0].name}"
+    assert release["create_namespace"] is False
+    for dependency in ("kubernetes_secret_v1.myretail", "terraform_data.gpu_capacity_check"):
+        assert f"${{{dependency}}}" in release["depends_on"], dependency
 
-    dynamic = {}
-    for block in release["dynamic"]:
-        body = block["set"]
-        (content,) = body["content"]
-        dynamic[content["name"]] = (body["for_each"], content["value"])
-    # every setting of local.myretail_release_settings is one --set
-    assert dynamic["${set.key}"] == ("${local.myretail_release_settings}", "${set.value}")
-    settings = release_settings(terraform)
 
+def test_values_overlay_says_what_only_terraform_knows(terraform: Terraform) -> None:
+    settings = leaves(terraform_overlay(terraform))
     static = {
-        "global.imageRegistry": "local.ecr_registry",
-        "global.modelStore.uri": "local.model_store_uri",
-        "global.modelStore.bucket": "aws_s3_bucket.model_assets.id",
+        "global.imageRegistry": "${local.ecr_registry}",
+        "global.image.tag": "${var.image_tag}",
+        "global.modelStore.uri": "${local.model_store_uri}",
+        "global.modelStore.bucket": "${aws_s3_bucket.model_assets.id}",
+        "global.modelStore.region": "${var.region}",
+        "chatbotUi.service.loadBalancerSourceRanges": "${var.chatbot_ui_allowed_cidrs}",
     }
     for name, value in static.items():
-        assert f'"{name}" = {value}' in settings, name
+        assert settings[name] == value, name
     assert terraform.locals["model_store_uri"] == (
         "s3://${aws_s3_bucket.model_assets.id}/${var.bucket_prefixes.models}"
     )
     assert terraform.default("bucket_prefixes")["models"] == "models"
 
-    # one image per chart component, keyed like the chart
-    assert (
-        "{for component, repo in aws_ecr_repository.service : "
-        '"${component}.image.repository" => repo.name}'
-    ) in settings
-    assert dynamic["${set.key}.image.tag"] == ("${aws_ecr_repository.service}", "${var.image_tag}")
+    # every project image, hooks and test pods included, from the ECR repository Terraform made
+    images = {
+        k.removesuffix(".image.repository"): v
+        for k, v in settings.items()
+        if k.endswith(".image.repository")
+    }
+    assert images == {
+        component: f'${{aws_ecr_repository.service["{image}"].name}}'
+        for component, image in OVERLAY_IMAGES.items()
+    }
     assert set(terraform.locals["images"]) == CHART_COMPONENTS
+    # ...whose names are the chart's defaults when name is "myretail" (the helm test pods
+    # default to the RAG API image)
+    defaults = chart_values()
+    for component, image in OVERLAY_IMAGES.items():
+        chart_image = defaults[component]["image"] or defaults["ragApi"]["image"]
+        repository = terraform.locals["images"][image]["repository"]
+        assert repository.replace("${var.name}", "myretail") == chart_image["repository"]
 
-    # IRSA role ARNs (and fixed names) on the service accounts
-    annotation = r"${component}.serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn"
-    assert (
-        f'{{for component, irsa in local.myretail_irsa : "{annotation}" => irsa.role_arn}}'
-    ) in settings, settings
-    assert (
-        "{for component, irsa in local.myretail_irsa : "
-        '"${component}.serviceAccount.name" => irsa.service_account}'
-    ) in settings
-    assert " ".join(terraform.locals["myretail_irsa"].split()) == (
+    # IRSA role ARNs (and fixed names) on the service accounts of the components using S3
+    accounts = {k.split(".")[0] for k in settings if ".serviceAccount." in k}
+    assert accounts == {"finetune", "inference", "catalogRestore"}
+    assert normalized(terraform.locals["myretail_service_accounts"]) == (
+        "${{for component, irsa in local.myretail_irsa : component => "
+        "{name = irsa.service_account, "
+        'annotations = {"eks.amazonaws.com/role-arn" = irsa.role_arn}}}}'
+    )
+    assert normalized(terraform.locals["myretail_irsa"]) == (
         "${{for role, irsa in local.irsa_roles : irsa.chart_component => "
         "{role_arn = module.irsa[role].iam_role_arn, service_account = irsa.service_account}"
         " if irsa.chart_component != null}}"
@@ -690,6 +781,307 @@ def test_helm_release_wiring(terraform: Terraform) -> None:
     }
 
 
+def test_overlay_example_is_what_terraform_writes(terraform: Terraform) -> None:
+    """values/aws-overlay.example.yaml has exactly the overlay's keys, with the values
+    Terraform gives them for one example account."""
+    example = leaves(overlay_example())
+    assert set(example) == set(leaves(terraform_overlay(terraform)))
+
+    registry = re.fullmatch(
+        r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com", example["global.imageRegistry"]
+    )
+    assert registry, example["global.imageRegistry"]
+    account, region = registry.groups()
+    assert (
+        terraform.locals["ecr_registry"]
+        == "${local.account_id}.dkr.ecr.${var.region}.amazonaws.com"
+    )
+    assert example["global.modelStore.region"] == region
+    bucket = f"myretail-model-assets-{account}-{region}"
+    assert terraform.locals["bucket_name"] == (
+        "${coalesce(var.model_assets_bucket_name, "
+        '"${var.name}-model-assets-${local.account_id}-${var.region}")}'
+    )
+    assert example["global.modelStore.bucket"] == bucket
+    assert example["global.modelStore.uri"] == f"s3://{bucket}/models"
+    assert example["global.image.tag"]
+
+    for component, image in OVERLAY_IMAGES.items():
+        repository = terraform.locals["images"][image]["repository"]
+        assert example[f"{component}.image.repository"] == repository.replace(
+            "${var.name}", "myretail"
+        )
+    service_accounts = terraform.default("myretail_service_accounts")
+    for role, irsa in terraform.locals["irsa_roles"].items():
+        component = irsa["chart_component"]
+        if component is None:
+            continue
+        name = example[f"{component}.serviceAccount.name"]
+        assert name == service_accounts[role]
+        role_name = f"myretail-{role.replace('_', '-')}"  # module.irsa's role_name
+        assert example[f"{component}.serviceAccount.annotations.{ROLE_ARN}"] == (
+            f"arn:aws:iam::{account}:role/{role_name}"
+        )
+    ranges = example["chatbotUi.service.loadBalancerSourceRanges"]
+    assert ranges and not set(ranges) & DOCUMENTATION_CIDRS
+
+    # every value says where it comes from
+    for number, line in enumerate(OVERLAY_EXAMPLE.read_text().splitlines(), start=1):
+        content = line.split("#", 1)[0].strip()
+        if content.startswith("- ") or (":" in content and not content.endswith(":")):
+            assert "#" in line, f"aws-overlay.example.yaml:{number} has no comment: {line}"
+
+
+def test_model_values_first_model_and_later_ones(terraform: Terraform) -> None:
+    """The release serves myretail_model_tag; myretail_finetune_tag runs the fine-tune that
+    publishes a tag (day 0: the served one, so the install trains its first model)."""
+    model = leaves(terraform.locals["myretail_model_values"])
+    assert model == {
+        "inference.model.tag": "${var.myretail_model_tag}",
+        "finetune.enabled": '${var.myretail_finetune_tag != ""}',
+        "finetune.model.tag": "${var.myretail_finetune_tag}",
+    }
+    defaults = chart_values()
+    assert terraform.default("myretail_model_tag") == defaults["inference"]["model"]["tag"]
+    assert terraform.default("myretail_finetune_tag") == ""
+    assert defaults["finetune"]["enabled"] is False
+    # the manual path sets them with --set: the overlay has no model choice
+    assert not {"model", "enabled"} & set(".".join(leaves(terraform_overlay(terraform))).split("."))
+
+
+def test_helm_timeout_covers_a_first_model(terraform: Terraform) -> None:
+    """Helm waits for training and loading on day 0 (about an hour); the inference pods wait
+    for their tag at least that long, so Helm's timeout is what a slow day 0 meets first."""
+    timeout = terraform.default("myretail_helm_timeout")
+    assert 3600 <= timeout <= chart_values()["inference"]["model"]["waitTimeoutSeconds"]
+
+
+def test_generated_secrets_are_the_charts(terraform: Terraform) -> None:
+    """Terraform creates the namespace and the Secrets nobody brings, with the names and keys
+    the chart's defaults reference; docs/aws.md creates the other two (tests/infra/test_docs.py)."""
+    generated = terraform.locals["myretail_generated_secrets"]
+    refs = secret_refs(chart_values())
+    wanted = {
+        refs["global.qdrant.apiKey"],
+        refs["ragApi.adminToken"],
+        refs["global.redis.password"],
+    }
+    assert set(generated.items()) == wanted
+
+    password = terraform.resource("random_password", "myretail")
+    assert password["for_each"] == "${local.myretail_generated_secrets}"
+    assert password["length"] >= 32
+    assert password["special"] is False
+    secret = terraform.resource("kubernetes_secret_v1", "myretail")
+    assert secret["for_each"] == "${local.myretail_generated_secrets}"
+    metadata = one(secret["metadata"])
+    assert metadata["name"] == "${each.key}"
+    assert metadata["namespace"] == "${kubernetes_namespace_v1.myretail.metadata[0].name}"
+    assert secret["data"] == {"${(each.value)}": "${random_password.myretail[each.key].result}"}
+    # created on the first apply, before any release (the manual install needs them too)
+    namespace = terraform.resource("kubernetes_namespace_v1", "myretail")
+    assert "count" not in namespace and "count" not in secret
+    assert one(namespace["metadata"])["name"] == "${var.myretail_namespace}"
+
+
+def test_release_refuses_values_it_cannot_install(terraform: Terraform) -> None:
+    """No image tag, or a UI load balancer open to no real client (none, or only
+    documentation ranges), fails the release's plan and warns about output helm_values."""
+    assert terraform.default("chatbot_ui_allowed_cidrs") == []
+    assert set(terraform.locals["documentation_cidrs"]) == DOCUMENTATION_CIDRS
+    problems = normalized(terraform.locals["myretail_values_problems"])
+    assert 'var.image_tag == ""' in problems
+    assert (
+        "local.chatbot_ui_load_balancer && length(local.chatbot_ui_client_cidrs) == 0" in problems
+    )
+    assert terraform.locals["chatbot_ui_load_balancer"] == (
+        '${local.myretail_settings.chatbot_ui_service_type == "LoadBalancer"}'
+    )
+    condition = "${length(local.myretail_values_problems) == 0}"
+    release = terraform.resource("helm_release", "myretail")
+    (precondition,) = one(release["lifecycle"])["precondition"]
+    assert precondition["condition"] == condition
+    (assertion,) = terraform.checks["myretail_values_overlay"]["assert"]
+    assert assertion["condition"] == condition
+
+
+# -- GPU capacity ---------------------------------------------------------------------------------
+
+
+def gpus_requested_at_most(values: dict[str, Any], notebooks: int) -> dict[str, int]:
+    """GPUs the release and JupyterHub may request at once, from the release's values."""
+    inference = values["inference"]
+    autoscaling = inference["autoscaling"]
+    replicas = autoscaling["maxReplicas"] if autoscaling["enabled"] else inference["replicaCount"]
+    surge = inference["strategy"]["rollingUpdate"]["maxSurge"]
+    if isinstance(surge, str):  # a percentage, rounded up
+        surge = -(-int(surge.rstrip("%")) * replicas // 100)
+    return {
+        "inference": (replicas + surge) * inference["gpu"]["count"],
+        "finetune": values["finetune"]["gpu"]["count"],
+        "notebooks": notebooks,
+    }
+
+
+def test_gpu_node_group_holds_every_gpu_pod(terraform: Terraform) -> None:
+    """The GPU node group's default maximum covers the inference autoscaler's maximum, one
+    surge pod per rollout, the fine-tune Job and the GPU notebooks JupyterHub allows, with
+    the numbers read from the chart, values/prod.yaml and Terraform."""
+    demand = gpus_requested_at_most(
+        prod_values(), terraform.default("jupyterhub_max_gpu_notebooks")
+    )
+    assert demand["inference"] >= 5 and demand["finetune"] >= 1 and demand["notebooks"] >= 1
+    instance_types = terraform.default("gpu_instance_types")
+    assert all(G6_SIZES[t]["gpus"] == 1 for t in instance_types), "one GPU per node"
+    assert terraform.default("gpu_node_count")["max"] >= sum(demand.values()), demand
+
+    # the same sum guards every plan (capacity.tf), over the values Helm merges
+    check = terraform.resource("terraform_data", "gpu_capacity_check")
+    (precondition,) = one(check["lifecycle"])["precondition"]
+    assert precondition["condition"] == "${var.gpu_node_count.max >= local.gpus_at_most}"
+    assert terraform.locals["gpus_at_most"] == "${sum(values(local.gpu_demand))}"
+    gpu_demand = {k: normalized(v) for k, v in terraform.locals["gpu_demand"].items()}
+    assert gpu_demand == {
+        "inference": "${(local.inference_replicas_at_most + local.inference_surge_pods)"
+        " * local.myretail_settings.inference_gpus}",
+        "finetune": "${local.myretail_settings.finetune_gpus}",
+        "notebooks": "${var.enable_jupyterhub ? var.jupyterhub_max_gpu_notebooks : 0}",
+    }
+    read = {
+        "inference_autoscaling": "v.inference.autoscaling.enabled",
+        "inference_replicas": "v.inference.replicaCount",
+        "inference_max_replicas": "v.inference.autoscaling.maxReplicas",
+        "inference_max_surge": "v.inference.strategy.rollingUpdate.maxSurge",
+        "inference_gpus": "v.inference.gpu.count",
+        "finetune_gpus": "v.finetune.gpu.count",
+    }
+    settings = terraform.locals["myretail_settings"]
+    for name, path in read.items():
+        assert settings[name] == (
+            f"${{coalesce([for v in local.myretail_value_layers : try({path}, null)] ...)}}"
+        ), name
+    layers = normalized(terraform.locals["myretail_value_layers"])
+    for layer in (
+        "charts/${dir}/values.yaml",
+        'yamldecode(file("${local.chart_dir}/values.yaml"))',
+        "yamldecode(local.myretail_prod_values)",
+        "local.myretail_values_overlay, local.myretail_model_values",
+        "yamldecode(file(f))",
+    ):
+        assert layer in layers, layer
+    assert layers.startswith("${reverse(concat("), "the last layer first"
+
+
+def test_day_zero_render_fits_the_gpu_node_group(
+    terraform: Terraform, day_zero_render: Rendered
+) -> None:
+    """The same sum from the rendered install: GPUs per inference pod times its autoscaler's
+    maximum plus the Deployment's surge, the fine-tune Job's, and the notebooks."""
+    deployment = day_zero_render.get("Deployment", "myretail-inference")
+    per_pod = gpus_of(deployment)
+    (hpa,) = [
+        o
+        for o in day_zero_render.of_kind("HorizontalPodAutoscaler")
+        if o["spec"]["scaleTargetRef"]["name"] == "myretail-inference"
+    ]
+    surge = deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+    assert isinstance(surge, int), "a pod count (a percentage would round up)"
+    (finetune,) = [o for o in day_zero_render.of_kind("Job") if gpus_of(o)]
+    others = [o for o in day_zero_render.objects if gpus_of(o) and o not in (deployment, finetune)]
+    assert not others, [o["metadata"]["name"] for o in others]
+    demand = (
+        (hpa["spec"]["maxReplicas"] + surge) * per_pod
+        + gpus_of(finetune)
+        + terraform.default("jupyterhub_max_gpu_notebooks")
+    )
+    assert per_pod == 1 and terraform.default("gpu_node_count")["max"] >= demand
+
+
+def gpus_of(workload: dict[str, Any]) -> int:
+    return sum(
+        int(c.get("resources", {}).get("limits", {}).get(GPU_TAINT, 0))
+        for c in containers(workload)
+    )
+
+
+def test_day_zero_images_come_from_terraforms_repositories(
+    terraform: Terraform, day_zero_render: Rendered
+) -> None:
+    """Every container, hooks and helm test pods included, runs an image of an ECR repository
+    Terraform creates at the overlay's one tag, or a pinned public image."""
+    overlay = overlay_example()
+    registry, tag = overlay["global"]["imageRegistry"], overlay["global"]["image"]["tag"]
+    repositories = {
+        image["repository"].replace("${var.name}", "myretail")
+        for image in terraform.locals["images"].values()
+    }
+    used = set()
+    for owner, container in rendered_containers(day_zero_render):
+        image = container["image"]
+        if image.startswith(f"{registry}/"):
+            repository, _, image_tag = image.removeprefix(f"{registry}/").partition(":")
+            assert repository in repositories and image_tag == tag, (owner, image)
+            used.add(repository)
+        else:
+            assert image.startswith("docker.io/"), (owner, image)
+            assert re.fullmatch(r"[\w./-]+:[\w.-]+", image) and not image.endswith(":latest")
+    assert used == repositories
+
+
+def test_gpu_pods_fit_every_gpu_instance_type(terraform: Terraform) -> None:
+    """Each GPU pod's requests fit the smallest default type, with room for the kubelet's
+    reservations and the node's daemons."""
+    values = prod_values()
+    profiles = yaml.safe_load(
+        re.sub(r"\$\{\w+\}", "x", (TF_DIR / "helm-values" / "jupyterhub-values.yaml").read_text())
+    )["singleuser"]["profileList"]
+    (gpu_notebook,) = [p["kubespawner_override"] for p in profiles if p["slug"] == "gpu"]
+    requests = {
+        "inference": values["inference"]["resources"]["requests"],
+        "finetune": values["finetune"]["resources"]["requests"],
+        "notebook": {"cpu": gpu_notebook["cpu_guarantee"], "memory": gpu_notebook["mem_guarantee"]},
+    }
+    smallest = min(terraform.default("gpu_instance_types"), key=lambda t: G6_SIZES[t]["vcpus"])
+    for pod, wanted in requests.items():
+        cpu = float(str(wanted["cpu"]).removesuffix("m")) / (
+            1000 if str(wanted["cpu"]).endswith("m") else 1
+        )
+        memory = float(re.sub(r"(Gi|G)$", "", str(wanted["memory"])))
+        assert cpu <= G6_SIZES[smallest]["vcpus"] - 1, (pod, smallest)
+        assert memory <= 0.9 * G6_SIZES[smallest]["memory_gib"], (pod, smallest)
+    assert gpu_notebook["extra_resource_guarantees"] == {GPU_TAINT: "1"}, "one GPU per notebook"
+
+
+def test_jupyterhub_quota_caps_gpu_notebooks(terraform: Terraform) -> None:
+    quota = terraform.resource("kubernetes_resource_quota_v1", "jupyterhub_gpus")
+    assert quota["count"] == "${var.enable_jupyterhub ? 1 : 0}"
+    assert (
+        one(quota["metadata"])["namespace"]
+        == "${kubernetes_namespace_v1.jupyterhub[0].metadata[0].name}"
+    )
+    assert one(quota["spec"])["hard"] == {
+        f"requests.{GPU_TAINT}": "${var.jupyterhub_max_gpu_notebooks}"
+    }
+
+
+def test_spot_quota_is_checked(terraform: Terraform) -> None:
+    """A plan warns when the G-instance spot vCPU quota cannot hold the node group's maximum
+    of the largest type (docs/aws.md states the number, tests/infra/test_docs.py)."""
+    check = terraform.checks["gpu_spot_quota"]
+    quota = check["data"][0]["aws_servicequotas_service_quota"]["gpu_spot"]
+    assert quota == {"service_code": "ec2", "quota_code": "L-3819A6DF"}
+    (assertion,) = check["assert"]
+    assert assertion["condition"] == (
+        "${data.aws_servicequotas_service_quota.gpu_spot.value >= local.gpu_spot_vcpus_at_most}"
+    )
+    assert normalized(terraform.locals["gpu_spot_vcpus_at_most"]) == (
+        "${var.gpu_node_count.max * "
+        "max([for t in data.aws_ec2_instance_type.gpu : t.default_vcpus] ...)}"
+    )
+    instance_type = terraform.data["aws_ec2_instance_type"]["gpu"]
+    assert instance_type["for_each"] == "${toset(var.gpu_instance_types)}"
+
+
 def test_outputs(terraform: Terraform) -> None:
     outputs = terraform.outputs
     assert outputs["configure_kubectl"]["value"].startswith("aws eks update-kubeconfig")
@@ -700,6 +1092,8 @@ def test_outputs(terraform: Terraform) -> None:
     assert outputs["jupyterhub_password"]["sensitive"] is True
     assert "random_password.jupyterhub" in outputs["jupyterhub_password"]["value"]
     # the role of every entry of local.irsa_roles, under the role's key
+    assert "IMAGE_PREFIX=${var.name}" in outputs["ecr_push_commands"]["value"]
+    assert outputs["ecr_image_prefix"]["value"] == "${var.name}"
     assert outputs["irsa_role_arns"]["value"] == (
         "${{for role, irsa in module.irsa : role => irsa.iam_role_arn}}"
     )
