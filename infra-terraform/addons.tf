@@ -51,11 +51,14 @@ module "eks_blueprints_addons" {
     ]
   }
 
-  # NLBs for JupyterHub (jupyterhub_public_access) and ALB ingresses for the chart. The
-  # service mutator webhook is off so only Services that ask for it get an NLB.
+  # NLBs for the chat window and JupyterHub (jupyterhub_public_access) and ALB ingresses for
+  # the chart. The service mutator webhook is off so only Services that ask for it get an NLB.
+  # Region and VPC are given: with the nodes' metadata hop limit of 1 (eks.tf) the
+  # controller's pods cannot look them up in the instance metadata.
   enable_aws_load_balancer_controller = true
   aws_load_balancer_controller = {
     set = [
+      { name = "region", value = var.region },
       { name = "vpcId", value = module.vpc.vpc_id },
       { name = "enableServiceMutatorWebhook", value = "false" },
     ]

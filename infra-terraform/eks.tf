@@ -51,6 +51,30 @@ locals {
   }
 }
 
+locals {
+  # The VPC CNI add-on's configuration (aws eks describe-addon-configuration --addon-name
+  # vpc-cni): network policy enforcement by the node agent.
+  vpc_cni_configuration = {
+    enableNetworkPolicy = "true"
+  }
+
+  # Instance metadata on every node: IMDSv2 only, and a hop limit of 1, so the token reaches
+  # processes on the node (kubelet, the host-network add-ons) but not pods, which are one hop
+  # further. Pods get AWS credentials from IRSA (a web-identity token and STS), never from
+  # the node's role.
+  node_metadata_options = {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
+  cluster_endpoint_public = length(var.cluster_endpoint_public_access_cidrs) > 0
+  # Ranges of the public endpoint that mean "the whole internet" (a /0, however written).
+  cluster_endpoint_open_to_all = [
+    for cidr in var.cluster_endpoint_public_access_cidrs : cidr if endswith(cidr, "/0")
+  ]
+}
+
 module "eks" {
   source  = "terraform-aws-modules/eks/aws"
   version = "~> 20.37"
@@ -58,7 +82,9 @@ module "eks" {
   cluster_name    = local.name
   cluster_version = var.cluster_version
 
-  cluster_endpoint_public_access       = var.cluster_endpoint_public_access
+  # The API endpoint is private (inside the VPC) unless cluster_endpoint_public_access_cidrs
+  # names who may reach it from outside; eks_endpoint_check below refuses the whole internet.
+  cluster_endpoint_public_access       = local.cluster_endpoint_public
   cluster_endpoint_public_access_cidrs = var.cluster_endpoint_public_access_cidrs
   cluster_endpoint_private_access      = true
 
@@ -78,9 +104,12 @@ module "eks" {
   # Networking add-ons first (nodes need the CNI to become Ready); the EBS CSI driver,
   # metrics-server, autoscaler and load balancer controller are in addons.tf.
   cluster_addons = {
+    # enableNetworkPolicy runs the VPC CNI's network policy agent on every node: without it
+    # the chart's NetworkPolicies are stored but nothing enforces them.
     vpc-cni = {
-      most_recent    = true
-      before_compute = true
+      most_recent          = true
+      before_compute       = true
+      configuration_values = jsonencode(local.vpc_cni_configuration)
     }
     kube-proxy = {
       most_recent = true
@@ -97,12 +126,6 @@ module "eks" {
     iam_role_additional_policies = {
       # Session Manager instead of SSH keys for node debugging.
       AmazonSSMManagedInstanceCore = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
-    }
-    # IMDSv2 only (the module default, hop limit 2 for the pods that still need IMDS).
-    metadata_options = {
-      http_endpoint               = "enabled"
-      http_tokens                 = "required"
-      http_put_response_hop_limit = 2
     }
   }
 
@@ -134,8 +157,26 @@ module "eks" {
       }
 
       labels = merge({ "myretail.io/node-pool" = pool }, p.labels)
+
+      # Set on every pool's launch template, after its own settings so none can loosen it.
+      use_custom_launch_template = true
+      metadata_options           = local.node_metadata_options
     })
   }
 
   tags = local.tags
+}
+
+# The public API endpoint is open to the whole internet only when someone says so: the plan
+# fails on 0.0.0.0/0 (or ::/0) in cluster_endpoint_public_access_cidrs unless
+# cluster_endpoint_public_access_from_anywhere is set.
+resource "terraform_data" "eks_endpoint_check" {
+  input = var.cluster_endpoint_public_access_cidrs
+
+  lifecycle {
+    precondition {
+      condition     = var.cluster_endpoint_public_access_from_anywhere || length(local.cluster_endpoint_open_to_all) == 0
+      error_message = "cluster_endpoint_public_access_cidrs opens the Kubernetes API endpoint to the whole internet (0.0.0.0/0 or ::/0). Name the ranges Terraform and kubectl come from (your office or VPN egress, e.g. [\"198.51.100.7/32\"]), leave it empty for a private endpoint, or set cluster_endpoint_public_access_from_anywhere = true to accept it."
+    }
+  }
 }

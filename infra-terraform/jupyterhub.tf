@@ -59,18 +59,23 @@ resource "random_password" "jupyterhub" {
 }
 
 locals {
-  jupyterhub_tls = var.jupyterhub_acm_certificate_arn != ""
-  jupyterhub_base_url = (
-    !var.jupyterhub_public_access ? "http://localhost:8080" :
-    var.jupyterhub_hostname != "" ? "${local.jupyterhub_tls ? "https" : "http"}://${var.jupyterhub_hostname}" :
-    null
-  )
-  jupyterhub_callback_url = "${coalesce(local.jupyterhub_base_url, "http://localhost:8080")}/hub/oauth_callback"
+  # Reached through port-forward, or only over TLS at https://<jupyterhub_hostname>
+  # (jupyterhub_config_check below refuses a public endpoint without a certificate).
+  jupyterhub_base_url     = var.jupyterhub_public_access ? "https://${var.jupyterhub_hostname}" : "http://localhost:8080"
+  jupyterhub_callback_url = "${local.jupyterhub_base_url}/hub/oauth_callback"
+
+  # Who may log in with OAuth: the allow lists only (allow_all off), never everyone the
+  # identity provider knows. jupyterhub_config_check refuses a login without an allow list.
+  jupyterhub_oauth_users = {
+    admin_users   = var.jupyterhub_admin_users
+    allowed_users = var.jupyterhub_allowed_users
+    allow_all     = false
+  }
 
   jupyterhub_auth_config = {
     github = {
       JupyterHub    = { authenticator_class = "github" }
-      Authenticator = { admin_users = var.jupyterhub_admin_users }
+      Authenticator = local.jupyterhub_oauth_users
       GitHubOAuthenticator = {
         client_id             = var.jupyterhub_oauth_client_id
         oauth_callback_url    = local.jupyterhub_callback_url
@@ -80,7 +85,7 @@ locals {
     }
     generic-oauth = {
       JupyterHub    = { authenticator_class = "generic-oauth" }
-      Authenticator = { admin_users = var.jupyterhub_admin_users }
+      Authenticator = local.jupyterhub_oauth_users
       GenericOAuthenticator = {
         client_id          = var.jupyterhub_oauth_client_id
         oauth_callback_url = local.jupyterhub_callback_url
@@ -91,8 +96,6 @@ locals {
         scope              = ["openid", "email", "profile"]
         claim_groups_key   = "groups"
         allowed_groups     = var.jupyterhub_oidc.allowed_groups
-        # Without groups, whoever the identity provider lets through this client may log in.
-        allow_all = length(var.jupyterhub_oidc.allowed_groups) == 0
       }
     }
     # JupyterHub's SharedPasswordAuthenticator: any user name, one password, no admins
@@ -107,24 +110,24 @@ locals {
   }
 
   # The proxy Service: an NLB (AWS Load Balancer Controller) restricted to the allowed source
-  # ranges, TLS offloaded there when a certificate is given; else ClusterIP + port-forward.
+  # ranges with one TLS listener (port 443, the ACM certificate; the hub gets plain HTTP
+  # inside the VPC) and no plain-HTTP port; else ClusterIP + port-forward.
   jupyterhub_proxy_load_balancer = {
     service = {
       type                     = "LoadBalancer"
       loadBalancerSourceRanges = var.jupyterhub_allowed_cidrs
-      annotations = merge(
-        {
-          "service.beta.kubernetes.io/aws-load-balancer-type"            = "external"
-          "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type" = "ip"
-          "service.beta.kubernetes.io/aws-load-balancer-scheme"          = "internet-facing"
-        },
-        local.jupyterhub_tls ? {
-          "service.beta.kubernetes.io/aws-load-balancer-ssl-cert"  = var.jupyterhub_acm_certificate_arn
-          "service.beta.kubernetes.io/aws-load-balancer-ssl-ports" = "https"
-        } : {},
-      )
+      disableHttpPort          = true
+      annotations = {
+        "service.beta.kubernetes.io/aws-load-balancer-type"                   = "external"
+        "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"        = "ip"
+        "service.beta.kubernetes.io/aws-load-balancer-scheme"                 = "internet-facing"
+        "service.beta.kubernetes.io/aws-load-balancer-ssl-cert"               = var.jupyterhub_acm_certificate_arn
+        "service.beta.kubernetes.io/aws-load-balancer-ssl-ports"              = "https"
+        "service.beta.kubernetes.io/aws-load-balancer-ssl-negotiation-policy" = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+        "service.beta.kubernetes.io/aws-load-balancer-backend-protocol"       = "tcp"
+      }
     }
-    https = { enabled = local.jupyterhub_tls, type = "offload" }
+    https = { enabled = true, type = "offload" }
   }
   jupyterhub_proxy_cluster_ip = {
     service = { type = "ClusterIP" }
@@ -186,8 +189,12 @@ resource "terraform_data" "jupyterhub_config_check" {
       error_message = "The ${var.jupyterhub_authenticator} authenticator needs jupyterhub_oauth_client_id and jupyterhub_oauth_client_secret (or set jupyterhub_authenticator = \"shared-password\" for a sandbox)."
     }
     precondition {
-      condition     = var.jupyterhub_authenticator != "github" || length(var.jupyterhub_github_organizations) > 0
-      error_message = "The github authenticator needs jupyterhub_github_organizations: without it nobody may log in."
+      condition     = var.jupyterhub_authenticator != "github" || length(var.jupyterhub_github_organizations) + length(var.jupyterhub_allowed_users) + length(var.jupyterhub_admin_users) > 0
+      error_message = "The github authenticator needs an allow list: jupyterhub_github_organizations, jupyterhub_allowed_users or jupyterhub_admin_users (without one nobody may log in)."
+    }
+    precondition {
+      condition     = var.jupyterhub_authenticator != "generic-oauth" || length(var.jupyterhub_oidc.allowed_groups) + length(var.jupyterhub_allowed_users) + length(var.jupyterhub_admin_users) > 0
+      error_message = "The generic-oauth authenticator needs an allow list: jupyterhub_oidc.allowed_groups, jupyterhub_allowed_users or jupyterhub_admin_users. Everyone your identity provider knows is not an allow list."
     }
     precondition {
       condition = var.jupyterhub_authenticator != "generic-oauth" || alltrue([
@@ -202,28 +209,12 @@ resource "terraform_data" "jupyterhub_config_check" {
       error_message = "jupyterhub_public_access needs jupyterhub_allowed_cidrs (the source ranges allowed through the load balancer)."
     }
     precondition {
-      condition     = !(var.jupyterhub_public_access && var.jupyterhub_authenticator != "shared-password") || var.jupyterhub_hostname != ""
-      error_message = "OAuth login behind the load balancer needs jupyterhub_hostname (the OAuth callback URL)."
+      condition     = !var.jupyterhub_public_access || (var.jupyterhub_hostname != "" && var.jupyterhub_acm_certificate_arn != "")
+      error_message = "A public JupyterHub is served over TLS only: jupyterhub_public_access needs jupyterhub_hostname and jupyterhub_acm_certificate_arn (the ACM certificate of that name)."
     }
   }
 }
 
-# The load balancer's DNS name, once the proxy Service has one.
-data "kubernetes_service_v1" "jupyterhub_proxy" {
-  count = var.enable_jupyterhub && var.jupyterhub_public_access ? 1 : 0
-
-  metadata {
-    name      = "proxy-public"
-    namespace = var.jupyterhub_namespace
-  }
-
-  depends_on = [module.eks_data_addons]
-}
-
 locals {
-  jupyterhub_lb_hostname = try(data.kubernetes_service_v1.jupyterhub_proxy[0].status[0].load_balancer[0].ingress[0].hostname, "")
-  jupyterhub_url = !var.enable_jupyterhub ? null : coalesce(
-    local.jupyterhub_base_url,
-    "http://${local.jupyterhub_lb_hostname}",
-  )
+  jupyterhub_url = var.enable_jupyterhub ? local.jupyterhub_base_url : null
 }

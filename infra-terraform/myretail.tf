@@ -80,6 +80,9 @@ locals {
         bucket = aws_s3_bucket.model_assets.id
         region = var.region
       }
+      # Pods that may reach the internet still may not reach into the VPC through that rule
+      # (the RAG API's catalog downloads included): the chart excepts these ranges too.
+      networkPolicy = { externalEgress = { vpcCidrs = [module.vpc.vpc_cidr_block] } }
     }
     finetune = {
       image          = { repository = aws_ecr_repository.service["finetune"].name }
@@ -97,8 +100,11 @@ locals {
       image = { repository = aws_ecr_repository.service["ragApi"].name }
     }
     chatbotUi = {
-      image   = { repository = aws_ecr_repository.service["chatbotUi"].name }
-      service = { loadBalancerSourceRanges = var.chatbot_ui_allowed_cidrs }
+      image = { repository = aws_ecr_repository.service["chatbotUi"].name }
+      service = {
+        loadBalancerSourceRanges = var.chatbot_ui_allowed_cidrs
+        awsNlb                   = { certificateArn = var.chatbot_ui_certificate_arn }
+      }
     }
     tests = {
       image = { repository = aws_ecr_repository.service["ragApi"].name }
@@ -146,6 +152,9 @@ locals {
 
   myretail_settings = {
     chatbot_ui_service_type = coalesce([for v in local.myretail_value_layers : try(v.chatbotUi.service.type, null)]...)
+    chatbot_ui_nlb_scheme   = coalesce([for v in local.myretail_value_layers : try(v.chatbotUi.service.awsNlb.scheme, null)]...)
+    # coalesce skips empty strings and fails when nothing is left: no certificate is "".
+    chatbot_ui_certificate_arn = try(coalesce([for v in local.myretail_value_layers : try(v.chatbotUi.service.awsNlb.certificateArn, null)]...), "")
     inference_autoscaling   = coalesce([for v in local.myretail_value_layers : try(v.inference.autoscaling.enabled, null)]...)
     inference_replicas      = coalesce([for v in local.myretail_value_layers : try(v.inference.replicaCount, null)]...)
     inference_max_replicas  = coalesce([for v in local.myretail_value_layers : try(v.inference.autoscaling.maxReplicas, null)]...)
@@ -156,8 +165,8 @@ locals {
 }
 
 # What the overlay must hold before a release can use it. An internet-facing UI needs source
-# ranges of real clients: documentation (TEST-NET) ranges let nobody in, and the chart refuses
-# them in prod.
+# ranges of real clients (documentation, TEST-NET, ranges let nobody in) and a certificate
+# (it is served over TLS only); the chart refuses both in prod too.
 locals {
   documentation_cidrs = ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"]
   chatbot_ui_client_cidrs = [
@@ -170,10 +179,12 @@ locals {
     ])
   ]
   chatbot_ui_load_balancer = local.myretail_settings.chatbot_ui_service_type == "LoadBalancer"
+  chatbot_ui_public        = local.chatbot_ui_load_balancer && local.myretail_settings.chatbot_ui_nlb_scheme == "internet-facing"
 
   myretail_values_problems = compact([
     var.image_tag == "" ? "image_tag is empty: set it to the tag pushed to ECR (output ecr_push_commands)." : "",
     local.chatbot_ui_load_balancer && length(local.chatbot_ui_client_cidrs) == 0 ? "chatbot_ui_allowed_cidrs names no client range: the chat window's load balancer would let nobody in (documentation ranges do not count)." : "",
+    local.chatbot_ui_public && local.myretail_settings.chatbot_ui_certificate_arn == "" ? "chatbot_ui_certificate_arn is empty: the chat window's internet-facing load balancer serves TLS only (an ACM certificate of its host name)." : "",
   ])
 }
 

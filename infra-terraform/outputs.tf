@@ -54,7 +54,7 @@ output "ecr_push_commands" {
 }
 
 output "helm_values" {
-  description = "The values only Terraform knows (registry, image tag, model store, IRSA service accounts, the UI's source ranges), as the helm_release uses them: terraform output -raw helm_values > myretail-aws.yaml, then helm ... -f values/prod.yaml -f myretail-aws.yaml."
+  description = "The values only Terraform knows (registry, image tag, model store, IRSA service accounts, the UI's source ranges and certificate, the VPC's CIDR), as the helm_release uses them: terraform output -raw helm_values > myretail-aws.yaml, then helm ... -f values/prod.yaml -f myretail-aws.yaml."
   value       = local.myretail_values_overlay_yaml
 }
 

@@ -45,16 +45,21 @@ variable "cluster_version" {
   default     = "1.33"
 }
 
-variable "cluster_endpoint_public_access" {
-  description = "Expose the Kubernetes API endpoint publicly (authenticated by IAM). Turn off when Terraform runs inside the VPC."
-  type        = bool
-  default     = true
+variable "cluster_endpoint_public_access_cidrs" {
+  description = "Source ranges allowed to reach the Kubernetes API endpoint from outside the VPC (authenticated by IAM): the egress of wherever Terraform, kubectl and helm run, e.g. [\"198.51.100.7/32\"] (curl https://checkip.amazonaws.com). Empty: no public endpoint, only the private one inside the VPC (run them from a VPN, a bastion or CI in the VPC). 0.0.0.0/0 needs cluster_endpoint_public_access_from_anywhere."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for cidr in var.cluster_endpoint_public_access_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "cluster_endpoint_public_access_cidrs must be CIDR blocks such as 198.51.100.7/32 or 10.20.0.0/16."
+  }
 }
 
-variable "cluster_endpoint_public_access_cidrs" {
-  description = "CIDR blocks allowed to reach the public Kubernetes API endpoint. Narrow this to your office/VPN ranges."
-  type        = list(string)
-  default     = ["0.0.0.0/0"]
+variable "cluster_endpoint_public_access_from_anywhere" {
+  description = "Accept 0.0.0.0/0 (or ::/0) in cluster_endpoint_public_access_cidrs: the API endpoint then answers the whole internet (IAM still authenticates every request). Off by default; the plan refuses it."
+  type        = bool
+  default     = false
 }
 
 variable "cpu_instance_types" {
@@ -182,6 +187,17 @@ variable "chatbot_ui_allowed_cidrs" {
   }
 }
 
+variable "chatbot_ui_certificate_arn" {
+  description = "ACM certificate (issued or imported in region) of the chat window's host name (chatbotUi.service.awsNlb.certificateArn): its internet-facing NLB terminates TLS with it and has no plain-HTTP listener. Required to deploy; point a DNS CNAME of that name at the NLB."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.chatbot_ui_certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$", var.chatbot_ui_certificate_arn))
+    error_message = "chatbot_ui_certificate_arn must be an ACM certificate ARN: arn:aws:acm:<region>:<account>:certificate/<id>."
+  }
+}
+
 variable "myretail_model_tag" {
   description = "Adapter tag the inference pods serve (inference.model.tag). Changing it is a model rollout; the tag must be published, or be produced by this release's fine-tune (myretail_finetune_tag)."
   type        = string
@@ -275,7 +291,13 @@ variable "jupyterhub_authenticator" {
 }
 
 variable "jupyterhub_admin_users" {
-  description = "JupyterHub admin user names (GitHub logins or OIDC usernames)."
+  description = "JupyterHub admin user names (GitHub logins or OIDC usernames); admins may log in too."
+  type        = list(string)
+  default     = []
+}
+
+variable "jupyterhub_allowed_users" {
+  description = "User names allowed to log in (GitHub logins or OIDC usernames), besides the members of jupyterhub_github_organizations or jupyterhub_oidc.allowed_groups. An OAuth login needs at least one of these allow lists: nobody is let in just because the identity provider knows them."
   type        = list(string)
   default     = []
 }
@@ -300,7 +322,7 @@ variable "jupyterhub_github_organizations" {
 }
 
 variable "jupyterhub_oidc" {
-  description = "Endpoints of the OIDC provider (generic-oauth authenticator) and the group claim allowed in."
+  description = "Endpoints of the OIDC provider (generic-oauth authenticator) and the groups (claim \"groups\") allowed in; with no groups, jupyterhub_allowed_users is the allow list."
   type = object({
     authorize_url  = string
     token_url      = string
@@ -316,7 +338,7 @@ variable "jupyterhub_oidc" {
 }
 
 variable "jupyterhub_public_access" {
-  description = "Expose JupyterHub through an internet-facing Network Load Balancer (else reach it with kubectl port-forward)."
+  description = "Expose JupyterHub through an internet-facing Network Load Balancer, over TLS only (needs jupyterhub_allowed_cidrs, jupyterhub_hostname and jupyterhub_acm_certificate_arn); else reach it with kubectl port-forward."
   type        = bool
   default     = false
 }
@@ -328,15 +350,20 @@ variable "jupyterhub_allowed_cidrs" {
 }
 
 variable "jupyterhub_hostname" {
-  description = "DNS name that points at the JupyterHub load balancer (OAuth callback URL); empty for port-forward access."
+  description = "DNS name that points at the JupyterHub load balancer (https://<it>/hub/oauth_callback is the OAuth callback URL); empty for port-forward access."
   type        = string
   default     = ""
 }
 
 variable "jupyterhub_acm_certificate_arn" {
-  description = "ACM certificate for jupyterhub_hostname; TLS is then terminated at the load balancer."
+  description = "ACM certificate of jupyterhub_hostname: the load balancer terminates TLS with it and has no plain-HTTP listener. Required with jupyterhub_public_access."
   type        = string
   default     = ""
+
+  validation {
+    condition     = var.jupyterhub_acm_certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$", var.jupyterhub_acm_certificate_arn))
+    error_message = "jupyterhub_acm_certificate_arn must be an ACM certificate ARN: arn:aws:acm:<region>:<account>:certificate/<id>."
+  }
 }
 
 variable "jupyterhub_user_storage" {

@@ -6,6 +6,9 @@ import pytest
 from chart_render import ENVS, Rendered, cached_env_render, pod_labels, pod_spec, render_env
 
 NAME = "app.kubernetes.io/name"
+# What "the internet" leaves out by default (IPv4): link-local (instance metadata), RFC 1918,
+# carrier-grade NAT.
+INTERNAL_IPV4 = ["169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"]
 
 
 def _edges(rendered: Rendered) -> set[tuple[str, str, int, str]]:
@@ -96,7 +99,8 @@ def test_only_store_readers_leave_the_cluster() -> None:
     }
     policy = rendered.get("NetworkPolicy", "myretail-inference")
     (rule,) = policy["spec"]["egress"]
-    assert rule["to"][0]["ipBlock"]["except"] == ["169.254.169.254/32"]
+    # the internet only: no instance metadata, no private, CGNAT or VPC address
+    assert rule["to"][0]["ipBlock"]["except"] == INTERNAL_IPV4
     assert [p["port"] for p in rule["ports"]] == [443]
 
 

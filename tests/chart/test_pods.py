@@ -159,6 +159,7 @@ def test_dev_secrets_are_chart_created_and_used() -> None:
     dev = cached_env_render("dev")
     secret = dev.get("Secret", "myretail-dev-secrets")
     assert set(secret["stringData"]) == {"qdrant-api-key", "admin-token"}
+    assert len(secret["stringData"]["admin-token"]) >= 32, "the RAG API refuses shorter tokens"
     rag = dev.get("Deployment", "myretail-rag-api")
     env = {e["name"]: e for e in containers(rag)[0]["env"]}
     assert env["QDRANT_API_KEY"]["valueFrom"]["secretKeyRef"] == {

@@ -30,6 +30,18 @@ SCHEMA_ERROR = "values don't meet the specifications of the schema"
         ({"global": {"modelStore": {"uri": "/models"}}}, "at '/global/modelStore/uri'"),
         ({"ragApi": {"resources": {"limits": {"memory": "2Gi"}}}}, None),
         ({"ragApi": {"resources": {"requests": {"cpu": None}}}}, "missing property 'cpu'"),
+        (
+            {"global": {"devSecrets": {"data": {"admin-token": "dev-only-admin-token"}}}},
+            "at '/global/devSecrets/data/admin-token': minLength: got 20, want 32",
+        ),
+        (
+            {"chatbotUi": {"service": {"awsNlb": {"certificateArn": "chat-certificate"}}}},
+            "at '/chatbotUi/service/awsNlb/certificateArn'",
+        ),
+        (
+            {"global": {"networkPolicy": {"externalEgress": {"vpcCidrs": ["10.0.0.0"]}}}},
+            "at '/global/networkPolicy/externalEgress/vpcCidrs/0'",
+        ),
     ],
 )
 def test_schema_rejects_bad_values_with_a_readable_message(values: dict, says: str | None) -> None:

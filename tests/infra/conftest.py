@@ -48,6 +48,28 @@ def load_hcl(path: Path) -> dict[str, Any]:
         return hcl2.load(handle, serialization_options=_HCL_OPTIONS)
 
 
+def one(block: Any) -> Any:
+    """A nested block (`metadata { ... }`) parses as a one-element list."""
+    if isinstance(block, list):
+        (item,) = block
+        return item
+    return block
+
+
+def normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as dotted key -> value (lists are values)."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    found: dict[str, Any] = {}
+    for key, value in tree.items():
+        found.update(leaves(value, f"{prefix}.{key}" if prefix else key))
+    return found
+
+
 @dataclass
 class Terraform:
     """The blocks of every .tf file in infra-terraform/, merged by kind and name."""

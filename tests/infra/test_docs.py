@@ -193,8 +193,13 @@ def test_first_install_fine_tunes_the_served_tag(terraform: Terraform) -> None:
         assert seconds(timeout) == terraform.default("myretail_helm_timeout"), argv
 
 
-def test_ui_port_forward_uses_the_service_port() -> None:
-    port = chart_values()["chatbotUi"]["service"]["port"]
+def test_ui_port_forward_uses_the_service_port(day_zero_render: Rendered) -> None:
+    """Each page forwards to the port the UI's Service has where it points: the chart's plain
+    port on the clusters of deploy.md, the TLS port of the prod NLB on AWS."""
+    plain = chart_values()["chatbotUi"]["service"]["port"]
+    (tls,) = day_zero_render.get("Service", f"{RELEASE}-chatbot-ui")["spec"]["ports"]
+    assert tls["port"] == chart_values()["chatbotUi"]["service"]["httpsPort"]
+    expected = {"docs/aws.md": tls["port"], "docs/deploy.md": plain, "README.md": plain}
     forwards = []
     for doc, command in all_commands():
         match = re.search(
@@ -202,7 +207,7 @@ def test_ui_port_forward_uses_the_service_port() -> None:
         )
         if match:
             forwards.append(doc)
-            assert int(match.group(2)) == port, (doc, command)
+            assert int(match.group(2)) == expected[doc], (doc, command)
     assert {"docs/aws.md", "docs/deploy.md"} <= set(forwards)
 
 

@@ -31,7 +31,10 @@ from .conftest import (
     Terraform,
     chart_values,
     containers,
+    leaves,
     load_hcl,
+    normalized,
+    one,
     overlay_example,
     parse_dockerfile,
     prod_values,
@@ -60,14 +63,6 @@ def resolve(tf: Terraform, value: Any) -> Any:
         if expr.startswith("var.") and expr.count(".") == 1:
             return tf.default(expr.removeprefix("var."))
     return value
-
-
-def one(block: Any) -> Any:
-    """A nested block (`metadata { ... }`) parses as a one-element list."""
-    if isinstance(block, list):
-        (item,) = block
-        return item
-    return block
 
 
 def local_value(tf: Terraform, value: Any) -> Any:
@@ -655,20 +650,6 @@ OVERLAY_IMAGES = {
 }
 ROLE_ARN = "eks.amazonaws.com/role-arn"
 DOCUMENTATION_CIDRS = {"192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"}
-
-
-def normalized(text: str) -> str:
-    return " ".join(text.split())
-
-
-def leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """A nested mapping as dotted key -> value (lists are values)."""
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    found: dict[str, Any] = {}
-    for key, value in tree.items():
-        found.update(leaves(value, f"{prefix}.{key}" if prefix else key))
-    return found
 
 
 def terraform_overlay(terraform: Terraform) -> dict[str, Any]:

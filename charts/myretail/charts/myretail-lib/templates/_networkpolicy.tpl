@@ -56,15 +56,29 @@ An egress rule to one component of this release on its ports (or only portName):
     {{- include "myretail.networkPolicy.ports" (dict "component" .component "portName" .portName) | nindent 4 }}
 {{- end -}}
 
-{{/* Egress to services outside the cluster (S3, STS, the Hugging Face hub, OpenAI, Bedrock). */}}
+{{/*
+Egress to services on the internet (S3, STS, the Hugging Face hub, OpenAI, Bedrock, catalog
+URLs): global.networkPolicy.externalEgress. The catch-all cidrs (0.0.0.0/0, ::/0) leave out
+the except ranges and vpcCidrs of their own address family (an except must lie inside its
+cidr), so the rule never opens instance metadata, pods, nodes or the VPC.
+*/}}
 {{- define "myretail.networkPolicy.externalEgress" -}}
 {{- $np := .Values.global.networkPolicy | default dict -}}
 {{- $ext := $np.externalEgress | default dict -}}
+{{- $notInternet := concat ($ext.except | default list) ($ext.vpcCidrs | default list) | uniq -}}
 - to:
-    {{- range $ext.cidrs | default (list "0.0.0.0/0") }}
+    {{- range $cidr := $ext.cidrs | default (list "0.0.0.0/0") }}
+    {{- $except := list }}
+    {{- if has $cidr (list "0.0.0.0/0" "::/0") }}
+    {{- range $notInternet }}
+    {{- if eq (contains ":" $cidr) (contains ":" .) }}
+    {{- $except = append $except . }}
+    {{- end }}
+    {{- end }}
+    {{- end }}
     - ipBlock:
-        cidr: {{ . }}
-        {{- with $ext.except }}
+        cidr: {{ $cidr }}
+        {{- with $except }}
         except:
           {{- toYaml . | nindent 10 }}
         {{- end }}

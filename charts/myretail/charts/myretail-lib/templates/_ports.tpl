@@ -11,6 +11,7 @@ rag-api:
   - {name: http, port: 8080}
 chatbot-ui:
   - {name: http, port: 7860}
+  - {name: metrics, port: 9090}   # /metrics off the public port (METRICS_PORT)
 qdrant:
   - {name: http, port: 6333}
   - {name: grpc, port: 6334}
