@@ -8,5 +8,7 @@
   API on free loopback ports.
 * ``models`` — the tiny base model and a really fine-tuned, published adapter.
 * ``inference``, ``rag``, ``ui_backends``, ``browser`` — per-service helpers.
+* ``rendered_pods`` — run a rendered chart's containers as local processes (day-0 test).
+* ``qdrant_server`` — the Qdrant stand-in with health routes and the API key, as the server.
 * ``plugin`` — the pytest fixtures every suite shares (registered by the root conftest).
 """
