@@ -18,7 +18,8 @@ Everything runs through the services' own console scripts, exactly as in their i
 this script imports none of the services, only ``myretail_common`` and the dev kit's
 process supervisor (``myretail_testkit.processes``).
 
-Environment: ``INFERENCE_PORT``, ``RAG_API_PORT``, ``UI_PORT`` move the services;
+Environment: ``INFERENCE_PORT``, ``RAG_API_PORT``, ``UI_PORT`` (and ``UI_METRICS_PORT``, the
+UI's ``/metrics``, kept off its public port) move the services;
 ``DEMO_VAR_DIR`` moves var/; ``DEMO_CHAT_PROVIDER`` (``none``, the default, or ``openai``
 = the local inference service) picks the Shopping assistant's chat model; ``DEMO_HOST``
 is the listen address (127.0.0.1). Training settings of ``myretail-finetune`` (e.g.
@@ -93,7 +94,14 @@ TRAINING_KNOBS = (
     "SEED",
 )
 # Variables that would point a child at something other than the local stack.
-NOT_INHERITED = ("PORT", "QDRANT_ENDPOINT", "QDRANT_API_KEY", "MODEL_ASSETS_BUCKET", "BASE_MODEL")
+NOT_INHERITED = (
+    "PORT",
+    "METRICS_PORT",
+    "QDRANT_ENDPOINT",
+    "QDRANT_API_KEY",
+    "MODEL_ASSETS_BUCKET",
+    "BASE_MODEL",
+)
 STOP_GRACE_SECONDS = 15.0
 
 
@@ -153,6 +161,7 @@ class DemoConfig:
     inference_port: int = 8000
     rag_port: int = 8080
     ui_port: int = 7860
+    ui_metrics_port: int = 9090
     chat_provider: str = "none"
     model_name: str = MODEL_NAME
     prebuilt_adapter: PublishedTag | None = None
@@ -170,6 +179,7 @@ class DemoConfig:
             "inference_port": _port(env, "INFERENCE_PORT", 8000),
             "rag_port": _port(env, "RAG_API_PORT", 8080),
             "ui_port": _port(env, "UI_PORT", 7860),
+            "ui_metrics_port": _port(env, "UI_METRICS_PORT", 9090),
             "chat_provider": env.get("DEMO_CHAT_PROVIDER") or "none",
             "env": env,
         }
@@ -224,6 +234,7 @@ class DemoConfig:
             "INFERENCE_PORT": self.inference_port,
             "RAG_API_PORT": self.rag_port,
             "UI_PORT": self.ui_port,
+            "UI_METRICS_PORT": self.ui_metrics_port,  # the UI's /metrics, off its public port
         }
 
 
@@ -506,6 +517,7 @@ class Stack:
                 {
                     "RAG_API_ENDPOINT": f"{rag_url}/generate",
                     "INFERENCE_API_ENDPOINT": f"{inference_url}/generate",
+                    "METRICS_PORT": str(config.ui_metrics_port),
                 },
             ),
         ]
@@ -515,6 +527,8 @@ class Stack:
             env = self._env(PORT=str(port), HOST=config.host, **extra)
             # The port is checked again: the build may have taken minutes.
             ports = {variables[port]: port}
+            if name == "ui":
+                ports["UI_METRICS_PORT"] = config.ui_metrics_port
             service = self._start(name, [self._bin(script)], env, ports)
             self.services[service] = config.url(port)
             self.progress.detail(
@@ -723,7 +737,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="demo.py",
         description="Run the whole MyRetail stack locally (CPU, no keys, no network).",
-        epilog="Ports: INFERENCE_PORT (8000), RAG_API_PORT (8080), UI_PORT (7860).",
+        epilog=(
+            "Ports: INFERENCE_PORT (8000), RAG_API_PORT (8080), UI_PORT (7860), "
+            "UI_METRICS_PORT (9090, the UI's /metrics)."
+        ),
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="start, ask each assistant, stop")

@@ -27,7 +27,7 @@ from myretail_testkit.processes import Supervised
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scripts" / "demo.py"
 UP_LINE = "MyRetail is up"
-PORT_VARIABLES = ("INFERENCE_PORT", "RAG_API_PORT", "UI_PORT")
+PORT_VARIABLES = ("INFERENCE_PORT", "RAG_API_PORT", "UI_PORT", "UI_METRICS_PORT")
 
 StartDemo = Callable[..., AbstractContextManager["DemoRun"]]
 

@@ -11,6 +11,8 @@ import pytest
 
 from myretail_common.ports import free_port
 
+from .conftest import PORT_VARIABLES
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scripts" / "demo.py"
 
@@ -26,9 +28,11 @@ def run_demo(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("variable", ["INFERENCE_PORT", "RAG_API_PORT", "UI_PORT"])
+@pytest.mark.parametrize(
+    "variable", ["INFERENCE_PORT", "RAG_API_PORT", "UI_PORT", "UI_METRICS_PORT"]
+)
 def test_a_busy_port_is_a_clear_error_naming_its_variable(tmp_path: Path, variable: str) -> None:
-    ports = {name: str(free_port()) for name in ("INFERENCE_PORT", "RAG_API_PORT", "UI_PORT")}
+    ports = {name: str(free_port()) for name in PORT_VARIABLES}
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -50,7 +54,13 @@ def test_a_port_that_is_not_a_number_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_two_services_on_one_port_is_a_clear_error(tmp_path: Path) -> None:
     port = str(free_port())
-    result = run_demo(tmp_path, INFERENCE_PORT=port, RAG_API_PORT=port, UI_PORT=str(free_port()))
+    result = run_demo(
+        tmp_path,
+        INFERENCE_PORT=port,
+        RAG_API_PORT=port,
+        UI_PORT=str(free_port()),
+        UI_METRICS_PORT=str(free_port()),
+    )
     assert result.returncode == 2
     assert f"INFERENCE_PORT and RAG_API_PORT are both {port}" in result.stderr
 
@@ -64,7 +74,7 @@ def test_an_adapter_uri_that_names_no_tag_is_a_clear_error(tmp_path: Path) -> No
 
 
 def test_an_adapter_that_is_not_published_is_a_clear_error(tmp_path: Path) -> None:
-    ports = {name: str(free_port()) for name in ("INFERENCE_PORT", "RAG_API_PORT", "UI_PORT")}
+    ports = {name: str(free_port()) for name in PORT_VARIABLES}
     store = (tmp_path / "store").as_uri()
     result = run_demo(tmp_path, DEMO_ADAPTER_URI=f"{store}/loyalty-assistant/v9", **ports)
     assert result.returncode == 2

@@ -24,6 +24,8 @@ from myretail_testkit.browser import ChatPage, screenshots
 from myretail_testkit.processes import port_open, process_gone
 from myretail_testkit.rag import BOOK_QUESTION
 
+from .conftest import PORT_VARIABLES
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
@@ -128,7 +130,7 @@ def test_a_second_run_reuses_the_model_and_the_catalog(
 
     if demo_stack.process.alive():  # embedded Qdrant: one process per folder
         demo_stack.interrupt()
-    ports = {name: free_port() for name in ("INFERENCE_PORT", "RAG_API_PORT", "UI_PORT")}
+    ports = {name: free_port() for name in PORT_VARIABLES}
     with start_demo(e2e_dir, ports, "--check") as run:
         assert run.process.wait(timeout=300) == 0, run.output
     output = run.output

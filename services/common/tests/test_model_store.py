@@ -189,10 +189,17 @@ def test_waits_for_a_tag_published_to_s3_by_another_process(seaweedfs, s3_bucket
     store.publish(adapter_folder(tmp_path / "old"), "loyalty", "v0", {})
     env = {**seaweedfs.env(), "MODEL_STORE_URI": f"s3://{s3_bucket}/models"}
     waiting = _start_cli(env, "--timeout", "120", "--interval", "0.2", "--progress-every", "0.5")
-    time.sleep(1.5)  # the CLI starts and looks a few times first
-    assert waiting.poll() is None, "it must still be waiting"
+    # Publish only once the CLI says it is still waiting (read from its output, not timed).
+    seen = []
+    assert waiting.stdout is not None
+    for line in waiting.stdout:
+        seen.append(line)
+        if "still waiting for loyalty:v1" in line:
+            break
+    assert waiting.poll() is None, "it must still be waiting: " + "".join(seen)
     store.publish(adapter_folder(tmp_path / "new"), "loyalty", "v1", {"base_model": "tiny"})
-    out, err = waiting.communicate(timeout=120)
+    rest, err = waiting.communicate(timeout=120)
+    out = "".join(seen) + rest
     assert waiting.returncode == 0, err
     assert "still waiting for loyalty:v1" in out
     assert f"ok: loyalty:v1 is published at s3://{s3_bucket}/models/loyalty/v1" in out
@@ -211,7 +218,7 @@ def test_an_unreachable_store_is_waited_for_then_reported() -> None:
 def _start_cli(env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
     command = ["wait-tag", "--model", "loyalty", "--tag", "v1", *extra]
     return subprocess.Popen(
-        [sys.executable, "-m", "myretail_common.store_cli", *command],
+        [sys.executable, "-u", "-m", "myretail_common.store_cli", *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -27,3 +27,19 @@ def test_local_default_and_storage_options(monkeypatch):
 def test_service_settings_read_the_port(monkeypatch):
     monkeypatch.setenv("PORT", "8123")
     assert ServiceSettings().port == 8123
+
+
+def test_invalid_settings_are_described_by_variable_without_their_values(monkeypatch):
+    import pytest
+    from pydantic import ValidationError
+
+    from myretail_common.settings import describe_invalid_settings
+
+    monkeypatch.setenv("MAX_REQUEST_BYTES", "a-secret-looking-value")
+    monkeypatch.setenv("METRICS_PORT", "70000")
+    with pytest.raises(ValidationError) as caught:
+        ServiceSettings()
+    described = describe_invalid_settings(caught.value)
+    assert described.startswith("MAX_REQUEST_BYTES: Input should be a valid integer")
+    assert "METRICS_PORT: Input should be less than or equal to 65535" in described
+    assert "a-secret-looking-value" not in described and "70000" not in described

@@ -200,7 +200,7 @@ def test_the_admin_token_is_required_when_configured(
 ):
     secured = settings.model_copy(
         update={
-            "admin_token": SecretStr("s3cret-admin-token"),
+            "admin_token": SecretStr("s3cret-admin-token-0123456789abcdef"),
             "load_allow_private_addresses": True,
         }
     )
@@ -214,7 +214,9 @@ def test_the_admin_token_is_required_when_configured(
     assert wrong.status_code == 401
     assert "s3cret" not in wrong.text
     right = client.post(
-        "/load_data", json=url, headers={"Authorization": "Bearer s3cret-admin-token"}
+        "/load_data",
+        json=url,
+        headers={"Authorization": "Bearer s3cret-admin-token-0123456789abcdef"},
     )
     assert right.status_code == 200
     # /generate stays open

@@ -23,7 +23,9 @@ EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 15}
 
 @pytest.fixture
 def api_schema(settings, store, history, embedding_model) -> Any:
-    secured = settings.model_copy(update={"admin_token": SecretStr("schemathesis-admin")})
+    secured = settings.model_copy(
+        update={"admin_token": SecretStr("schemathesis-admin-0123456789abcdef")}
+    )
     app = create_app(secured, embeddings=embedding_model, vector_store=store, history=history)
     return openapi_schema(app)
 

@@ -25,7 +25,7 @@ def test_environment_names_and_defaults(monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", "http://myretail-inference:8000/v1")
     monkeypatch.setenv("LOAD_ALLOWED_SCHEMES", "https, s3,file")
     monkeypatch.setenv("HISTORY_URL", "redis://redis:6379/0")
-    monkeypatch.setenv("ADMIN_TOKEN", "admin-secret")
+    monkeypatch.setenv("ADMIN_TOKEN", "admin-secret-" + "x" * 20)
     settings = RagSettings()
     assert settings.qdrant_location() == "Qdrant at http://qdrant:6333"
     assert settings.resolved_chat_provider() == "openai"

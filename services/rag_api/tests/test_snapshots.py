@@ -65,6 +65,8 @@ def test_export_then_restore_gives_identical_search_results(
 
 
 def test_restore_replaces_another_catalog_exactly(exported, tmp_path, embedding_model):
+    """An operator's rollback (``replace="always"``): the loaded catalog is newer than the
+    snapshot, so the default restore would keep it (test_restore_policy.py)."""
     settings = make_settings(tmp_path)
     target = CatalogStore.from_settings(settings, embedding_model.identity)
     try:
@@ -74,7 +76,7 @@ def test_restore_replaces_another_catalog_exactly(exported, tmp_path, embedding_
         products = parse_catalog(small_csv(MINI_ROWS))
         load_products(products, target, embedding_model, source="mini.csv")
         assert target.count() == 4
-        restore_snapshot(target, str(exported), settings)
+        restore_snapshot(target, str(exported), settings, replace="always")
         assert target.count() == 1233
         assert len(target.collections()) == 1
     finally:
@@ -100,6 +102,11 @@ raise SystemExit(cli.main())
 """
 
 
+def catalog_collections(client: QdrantClient) -> list[str]:
+    """The catalog's collections in a Qdrant, its load-lease markers left out."""
+    return [c.name for c in client.get_collections().collections if ".lease-" not in c.name]
+
+
 def test_a_restore_killed_midway_then_rerun_gives_exactly_n_points(exported, tmp_path):
     qdrant = tmp_path / "qdrant"
     env = {
@@ -107,6 +114,8 @@ def test_a_restore_killed_midway_then_rerun_gives_exactly_n_points(exported, tmp
         "QDRANT_PATH": str(qdrant),
         "LOG_LEVEL": "WARNING",
         "HF_HUB_OFFLINE": "1",
+        # The killed Job's catalog lease lingers until it expires: the shortest allowed.
+        "LOAD_LEASE_SECONDS": "5",
     }
     env.pop("QDRANT_ENDPOINT", None)
     command = [
@@ -130,7 +139,7 @@ def test_a_restore_killed_midway_then_rerun_gives_exactly_n_points(exported, tmp
     client = QdrantClient(path=str(qdrant))
     try:
         assert [a.alias_name for a in client.get_aliases().aliases] == []
-        (partial,) = [c.name for c in client.get_collections().collections]
+        (partial,) = catalog_collections(client)
         assert 0 < client.count(partial).count < 1233
     finally:
         client.close()
@@ -139,10 +148,11 @@ def test_a_restore_killed_midway_then_rerun_gives_exactly_n_points(exported, tmp
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert "restored 1233 points" in rerun.stdout and "verified" in rerun.stdout
+    assert "a catalog load is already running" in rerun.stderr  # it waited for the lease
     client = QdrantClient(path=str(qdrant))
     try:
         assert client.count("catalog").count == 1233
-        assert [c.name for c in client.get_collections().collections] == [partial]
+        assert catalog_collections(client) == [partial]
     finally:
         client.close()
 
@@ -222,6 +232,9 @@ def test_restore_into_a_qdrant_server_and_native_recover_request(
     port = free_port()
     monkeypatch.setenv("QDRANT_ENDPOINT", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    # The in-process REST stand-in is far slower than a Qdrant server on a loaded machine:
+    # its writes get a timeout that does not depend on the load.
+    monkeypatch.setenv("QDRANT_TIMEOUT_SECONDS", "120")
     try:
         with LiveServer(gateway.app, port=port):
             assert catalog_main(["restore", "--from", str(exported)]) == 0
@@ -241,7 +254,12 @@ def test_restore_into_a_qdrant_server_and_native_recover_request(
                 "metadata.subcategory",
             ]
             url = "https://snapshots.example.com/catalog-2026.snapshot"
-            assert catalog_main(["restore", "--from", url]) == 1
+            # A native snapshot records no version: the live catalog is kept by default ...
+            assert catalog_main(["restore", "--from", url]) == 0
+            assert "the snapshot records no version" in capsys.readouterr().out
+            assert not [r for r in gateway.requests if "recover" in r[1]]
+            # ... and replaced when the operator says so.
+            assert catalog_main(["restore", "--from", url, "--replace", "always"]) == 1
             assert "did not create" in capsys.readouterr().err
             method, path, body = next(r for r in gateway.requests if "recover" in r[1])
             assert method == "PUT" and path.startswith("/collections/catalog--native-")

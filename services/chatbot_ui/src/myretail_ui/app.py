@@ -1,9 +1,12 @@
 """The UI's app factory: a MyRetail FastAPI service with the Gradio UI mounted at "/".
 
-``/healthz``, ``/readyz`` and ``/metrics`` come from ``myretail_common.http`` and are
-answered by FastAPI before the Gradio mount sees the request. The UI is ready as soon as
-it serves: a backend that is down is shown in the chat, not by taking the UI out of the
-load balancer.
+``/healthz`` and ``/readyz`` come from ``myretail_common.http`` and are answered by FastAPI
+before the Gradio mount sees the request. The port is public, so it shows the chat and the
+probes only: FastAPI's ``/docs``, ``/redoc`` and ``/openapi.json`` are off
+(``PUBLIC_API_DOCS``) and ``/metrics`` is served on ``METRICS_PORT`` (9090) by
+``myretail-ui``. Request bodies (Gradio's too) are capped and checked by the shared base.
+The UI is ready as soon as it serves: a backend that is down is shown in the chat, not by
+taking the UI out of the load balancer.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from myretail_common.errors import NotFoundError
 from myretail_common.health import Readiness
 from myretail_common.http import create_service_app
 from myretail_ui import __version__
@@ -70,9 +74,17 @@ def create_app(
         description="Gradio chat with the Shopping and Loyalty Program assistants",
         readiness=readiness,
         lifespan=lifespan,
+        settings=settings,
     )
     app.state.settings = settings
     app.state.assistants = backends
+    if not settings.public_api_docs:
+
+        @app.get("/gradio_api/openapi.json", include_in_schema=False)
+        async def no_gradio_api_description() -> None:
+            """Gradio describes its API here; like the docs, not on the public port."""
+            raise NotFoundError("not found")
+
     blocks = build_ui(settings, backends)
     return gr.mount_gradio_app(
         app,
@@ -84,4 +96,10 @@ def create_app(
         css=CSS,
         theme=gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"]),
         show_error=False,
+        # Gradio's own FastAPI app has API docs too: off with ours.
+        app_kwargs=(
+            {}
+            if settings.public_api_docs
+            else {"openapi_url": None, "docs_url": None, "redoc_url": None}
+        ),
     )

@@ -7,8 +7,12 @@ import logging
 import os
 import sys
 
+from pydantic import ValidationError
+
 from myretail_common.http import run_server
 from myretail_common.logs import configure_logging
+from myretail_common.ports import PortInUseError, ensure_port_free
+from myretail_common.settings import describe_invalid_settings
 from myretail_ui.settings import UISettings
 
 logger = logging.getLogger("myretail_ui")
@@ -25,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         settings = UISettings()
-    except ValueError as exc:  # pydantic's ValidationError included
-        print(f"error: invalid settings: {exc}", file=sys.stderr)
+    except ValidationError as exc:  # never the values: they may be secrets
+        print(f"error: invalid settings: {describe_invalid_settings(exc)}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
     from myretail_ui.app import create_app
@@ -36,10 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # e.g. an endpoint that is not an http(s) URL
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        ensure_port_free(settings.port, "PORT")
+        if settings.metrics_port is not None:
+            ensure_port_free(settings.metrics_port, "METRICS_PORT")
+    except PortInUseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     logger.info(
         "serving the chatbot UI",
         extra={
             "port": settings.port,
+            "metrics_port": settings.metrics_port,
             "rag_api_endpoint": settings.rag_api_endpoint,
             "inference_api_endpoint": settings.inference_api_endpoint,
         },

@@ -108,6 +108,7 @@ class Reply:
     sources: list[Source] = field(default_factory=list)
     session_id: str | None = None
     done: bool = False
+    notes: list[str] = field(default_factory=list)  # what the backend warns the shopper of
 
 
 class BackendError(Exception):
@@ -223,11 +224,16 @@ class ShoppingClient:
             for item in body.get("sources") or []
             if isinstance(item, dict) and (source := Source.from_payload(item)) is not None
         ]
+        warnings = body.get("warnings")
+        notes = (
+            [str(w) for w in warnings if isinstance(w, str)] if isinstance(warnings, list) else []
+        )
         yield Reply(
             text=body["response"],
             sources=sources,
             session_id=str(body.get("session_id") or session_id),
             done=True,
+            notes=notes[:5],
         )
 
     async def aclose(self) -> None:

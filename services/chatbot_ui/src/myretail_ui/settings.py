@@ -27,8 +27,11 @@ class UISettings(ServiceSettings):
         validation_alias=AliasChoices("INFERENCE_API_ENDPOINT", "FINETUNE_API_ENDPOINT"),
         description="Inference service /generate URL or base URL (the Loyalty Program assistant)",
     )
+    # Longer than the RAG API's own deadline (REQUEST_TIMEOUT_SECONDS, 150 s), which is
+    # longer than the inference service's (120 s): the inner service gives up first, so the
+    # UI never leaves work running behind it.
     backend_timeout_seconds: float = Field(
-        default=60.0,
+        default=180.0,
         gt=0,
         description="Longest wait for a backend's answer (or, when streaming, its next token)",
     )
@@ -47,6 +50,34 @@ class UISettings(ServiceSettings):
     )
     max_concurrent_chats: int = Field(
         default=32, ge=1, description="Answers streamed at the same time (Gradio's queue)"
+    )
+    max_queued_chats: int = Field(
+        default=128,
+        ge=1,
+        le=100_000,
+        description="Questions waiting for an answer slot; beyond it the chat says it is busy",
+    )
+    max_question_chars: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="Longest question (the RAG API's MAX_PROMPT_CHARS default)",
+    )
+    max_chat_messages: int = Field(
+        default=200,
+        ge=2,
+        le=10_000,
+        description="Messages a chat keeps on screen (the oldest go first)",
+    )
+    # The public port serves the chat only: no API docs, and metrics on a port of their own.
+    public_api_docs: bool = Field(
+        default=False, description="Serve /docs, /redoc and /openapi.json on the public port"
+    )
+    metrics_port: int | None = Field(
+        default=9090,
+        ge=1,
+        le=65535,
+        description="Port of /metrics, kept off the public port (unset: on the public port)",
     )
     loyalty_temperature: float = Field(
         default=0.0, ge=0, le=2, description="Sampling temperature of Loyalty answers (0: greedy)"

@@ -6,6 +6,12 @@ are based on; a backend that is down or slow shows a readable message instead of
 answer. Each browser session has its own session id, passed to the RAG API so
 follow-up questions are understood; Clear empties the chat and starts a new session.
 
+What the page shows is inert: every message is rendered without images or raw HTML
+(:func:`myretail_common.safe_markdown.inert_markdown`), so an answer cannot make the browser
+fetch a URL (no exfiltration through Markdown images). Limits hold on the server side too:
+a question longer than ``MAX_QUESTION_CHARS`` is refused in the chat, the chat keeps its
+last ``MAX_CHAT_MESSAGES`` messages, and Gradio's queue holds ``MAX_QUEUED_CHATS`` questions.
+
 Element ids (for tests and styling): ``title``, ``assistant``, ``chatbot``, ``prompt``,
 ``submit``, ``clear``, ``examples``. Bot messages are ``[data-testid='bot']`` inside
 ``#chatbot``.
@@ -20,6 +26,7 @@ from typing import Any, cast
 
 import gradio as gr
 
+from myretail_common.safe_markdown import inert_markdown
 from myretail_ui.clients import LOYALTY, SHOPPING, AssistantClient, BackendError, Reply, Source
 from myretail_ui.settings import UISettings
 
@@ -27,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 PENDING = "…"
 ERROR_PREFIX = "⚠️ "
+NOTE_PREFIX = "Note: "
 SOURCES_TITLE = "Sources"
 
 EXAMPLES: list[list[str]] = [
@@ -82,10 +90,11 @@ def sources_message(sources: list[Source]) -> Message:
     }
 
 
-def _clean_history(history: list[Any] | None) -> list[Message]:
-    """Messages as plain dicts (Gradio hands back dicts or ChatMessage objects)."""
+def _clean_history(history: list[Any] | None, keep: int) -> list[Message]:
+    """The last ``keep`` messages as plain dicts (Gradio hands back dicts or ChatMessage
+    objects; the browser sends the chat back, so nothing in it is trusted)."""
     cleaned: list[Message] = []
-    for item in history or []:
+    for item in (history or [])[-keep:]:
         if isinstance(item, Mapping):
             cleaned.append(dict(item))
         elif hasattr(item, "role") and hasattr(item, "content"):
@@ -93,11 +102,28 @@ def _clean_history(history: list[Any] | None) -> list[Message]:
     return cleaned
 
 
+def _shown(chat: list[Message]) -> list[Message]:
+    """The chat as the page may render it: text content made inert."""
+    return [
+        {**message, "content": inert_markdown(message["content"])}
+        if isinstance(message.get("content"), str)
+        else message
+        for message in chat
+    ]
+
+
 class ChatHandlers:
     """The event handlers, separate from the layout so tests can call them directly."""
 
-    def __init__(self, assistants: Mapping[str, AssistantClient]) -> None:
+    def __init__(
+        self,
+        assistants: Mapping[str, AssistantClient],
+        max_question_chars: int = 2000,
+        max_chat_messages: int = 200,
+    ) -> None:
         self.assistants = dict(assistants)
+        self.max_question_chars = max_question_chars
+        self.max_chat_messages = max_chat_messages
 
     async def respond(
         self,
@@ -108,24 +134,28 @@ class ChatHandlers:
     ) -> AsyncIterator[tuple[str, list[Message], str]]:
         """Add the question and stream the answer: yields (textbox, chat, session id)."""
         session = session_id or new_session_id()
-        chat = _clean_history(history)
+        chat = _clean_history(history, self.max_chat_messages - 3)
         question = (message or "").strip()
         if not question:
-            yield "", list(chat), session
+            yield "", _shown(chat), session
+            return
+        if len(question) > self.max_question_chars:
+            chat.append({"role": "assistant", "content": self._too_long(len(question))})
+            yield question[: self.max_question_chars], _shown(chat), session
             return
         assistant = self.assistants.get(assistant_name) or self.assistants[SHOPPING]
         chat.append({"role": "user", "content": question})
         chat.append({"role": "assistant", "content": PENDING})
-        yield "", list(chat), session
+        yield "", _shown(chat), session
         answer_index = len(chat) - 1
         reply = Reply()
         try:
             async for reply in assistant.stream(question, session):
                 chat[answer_index] = {"role": "assistant", "content": reply.text or PENDING}
-                yield "", list(chat), session
+                yield "", _shown(chat), session
         except BackendError as error:
             chat[answer_index] = {"role": "assistant", "content": ERROR_PREFIX + error.user_message}
-            yield "", list(chat), session
+            yield "", _shown(chat), session
             return
         except Exception:  # never a stack trace in the chat
             logger.exception("answering failed", extra={"assistant": assistant.name})
@@ -134,16 +164,24 @@ class ChatHandlers:
                 "content": f"{ERROR_PREFIX}Sorry, something went wrong on our side. "
                 "Please try again.",
             }
-            yield "", list(chat), session
+            yield "", _shown(chat), session
             return
         if not reply.text.strip():
             chat[answer_index] = {
                 "role": "assistant",
                 "content": "I don't have an answer to that. Could you rephrase the question?",
             }
+        for note in reply.notes:
+            chat[answer_index]["content"] += f"\n\n_{NOTE_PREFIX}{note}_"
         if reply.sources:
             chat.append(sources_message(reply.sources))
-        yield "", list(chat), reply.session_id or session
+        yield "", _shown(chat), reply.session_id or session
+
+    def _too_long(self, length: int) -> str:
+        return (
+            f"{ERROR_PREFIX}That question is {length} characters long; please keep it under "
+            f"{self.max_question_chars} characters."
+        )
 
     @staticmethod
     def clear() -> tuple[str, list[Message], str]:
@@ -153,7 +191,11 @@ class ChatHandlers:
 
 def build_ui(settings: UISettings, assistants: Mapping[str, AssistantClient]) -> gr.Blocks:
     """The chat window; ``assistants`` maps "Shopping" and "Loyalty Program" to backends."""
-    handlers = ChatHandlers(assistants)
+    handlers = ChatHandlers(
+        assistants,
+        max_question_chars=settings.max_question_chars,
+        max_chat_messages=settings.max_chat_messages,
+    )
     with gr.Blocks(title=settings.ui_title, analytics_enabled=False) as blocks:
         gr.Markdown(f"# {settings.ui_title}\n{INTRO}", elem_id="title")
         assistant = gr.Radio(
@@ -171,6 +213,7 @@ def build_ui(settings: UISettings, assistants: Mapping[str, AssistantClient]) ->
             feedback_options=None,
             group_consecutive_messages=False,
             placeholder="Pick an assistant, then ask a question or try an example below.",
+            allow_tags=False,  # messages are made inert before they get here; keep no tag
         )
         with gr.Row(equal_height=True):
             prompt = gr.Textbox(
@@ -180,6 +223,7 @@ def build_ui(settings: UISettings, assistants: Mapping[str, AssistantClient]) ->
                 placeholder="Ask a question and press Enter",
                 lines=1,
                 max_lines=4,
+                max_length=settings.max_question_chars,  # the browser's side; respond checks too
                 scale=8,
                 autofocus=True,
             )
@@ -217,5 +261,8 @@ def build_ui(settings: UISettings, assistants: Mapping[str, AssistantClient]) ->
         )
         # The chat's own trash icon empties the chat: it starts a new session too.
         chatbot.clear(new_session_id, inputs=None, outputs=session, api_visibility="private")
-    blocks.queue(default_concurrency_limit=settings.max_concurrent_chats)
+    blocks.queue(
+        default_concurrency_limit=settings.max_concurrent_chats,
+        max_size=settings.max_queued_chats,
+    )
     return blocks

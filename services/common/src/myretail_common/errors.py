@@ -4,6 +4,11 @@ Every error body is ``{"error": {"type": ..., "message": ..., "details": [...]}}
 Client mistakes are 4xx with a message that says what is wrong (never the submitted
 values, which may hold secrets); a dependency that is down is a 503 naming it; anything
 unexpected is a 500 with a request id and no stack trace.
+
+What a client sent is quoted at most as a short prefix
+(:func:`myretail_common.quoting.client_text`); every message, field name and list of
+problems is bounded, and text that cannot be encoded (a lone surrogate) is replaced, so
+building an error answer can never fail itself.
 """
 
 from __future__ import annotations
@@ -18,8 +23,13 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from myretail_common.logs import request_id_var
+from myretail_common.quoting import bounded
 
 logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 500
+MAX_FIELD_CHARS = 64
+MAX_DETAILS = 20
 
 
 class FieldProblem(BaseModel):
@@ -126,7 +136,10 @@ def error_response(
 ) -> JSONResponse:
     body = ErrorResponse(
         error=ErrorBody(
-            type=error_type, message=message, details=details, request_id=request_id_var.get()
+            type=error_type,
+            message=bounded(message, MAX_MESSAGE_CHARS),
+            details=details[:MAX_DETAILS] if details else details,
+            request_id=request_id_var.get(),
         )
     )
     return JSONResponse(
@@ -135,14 +148,19 @@ def error_response(
 
 
 def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
-    return ".".join(str(part) for part in location) or "body"
+    # Parts of a location can be keys the client chose (extra fields, dict keys).
+    name = ".".join(bounded(str(part), MAX_FIELD_CHARS) for part in location) or "body"
+    return bounded(name, 4 * MAX_FIELD_CHARS)
 
 
 def validation_problems(errors: list[Any]) -> list[FieldProblem]:
     """Readable field problems from pydantic errors, without echoing submitted values."""
     return [
-        FieldProblem(field=_field_name(error.get("loc", ())), message=error.get("msg", "invalid"))
-        for error in errors
+        FieldProblem(
+            field=_field_name(error.get("loc", ())),
+            message=bounded(str(error.get("msg", "invalid")), MAX_FIELD_CHARS * 3),
+        )
+        for error in errors[:MAX_DETAILS]
     ]
 
 

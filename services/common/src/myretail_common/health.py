@@ -20,8 +20,9 @@ logger = logging.getLogger(__name__)
 
 # A check returns (or resolves to) anything when ready and raises when not.
 Check = Callable[[], "Awaitable[object] | object"]
-# A state returns a short description of something the service only reports.
-State = Callable[[], str]
+# A state returns (or resolves to) a short description of something the service only
+# reports; a state that raises or times out is reported by its reason.
+State = Callable[[], "Awaitable[str] | str"]
 
 
 @dataclass
@@ -44,18 +45,28 @@ class Readiness:
         """Run every check; returns (all ready, {name: "ok" or the reason})."""
         results: dict[str, str] = {}
         for name, check in self.checks.items():
-            try:
-                outcome = check()
-                if inspect.isawaitable(outcome):
-                    await asyncio.wait_for(outcome, self.timeout_seconds)
-                results[name] = "ok"
-            except TimeoutError:
-                results[name] = f"timed out after {self.timeout_seconds:g}s"
-            except Exception as exc:  # a failing check is an answer, not a crash
-                results[name] = str(exc) or type(exc).__name__
+            failure = await self._run(check)
+            results[name] = "ok" if failure is None else failure
         ready = all(value == "ok" for value in results.values())
         if not ready:
             logger.info("not ready", extra={"checks": results})
         for name, state in self.states.items():
-            results[name] = state()
+            shown: list[str] = []
+            failure = await self._run(state, shown)
+            results[name] = shown[0] if failure is None else failure
         return ready, results
+
+    async def _run(self, probe: Callable[[], object], found: list[str] | None = None) -> str | None:
+        """Run a check or a state within the timeout: None when it succeeded (its value
+        appended to ``found``), else the reason it failed."""
+        try:
+            outcome = probe()
+            if inspect.isawaitable(outcome):
+                outcome = await asyncio.wait_for(outcome, self.timeout_seconds)
+        except TimeoutError:
+            return f"timed out after {self.timeout_seconds:g}s"
+        except Exception as exc:  # a failing check is an answer, not a crash
+            return str(exc) or type(exc).__name__
+        if found is not None:
+            found.append(str(outcome))
+        return None

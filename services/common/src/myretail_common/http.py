@@ -2,16 +2,21 @@
 
 ``create_service_app`` returns an app with: request ids (``X-Request-ID`` in and out,
 in every log line), HTTP metrics on a registry of the app's own (so several apps can
-live in one test process), the JSON error model, and ``/healthz``, ``/readyz`` and
-``/metrics``. Services add their routes and readiness checks to it.
+live in one test process), the JSON error model, every request body capped and checked
+before any route parses it (:mod:`myretail_common.request_guard`), and ``/healthz``,
+``/readyz`` and ``/metrics``. Services add their routes and readiness checks to it.
+
+A service's settings choose what its public port shows: ``METRICS_PORT`` moves
+``/metrics`` to a port of its own (``run_server`` serves it there), and
+``PUBLIC_API_DOCS=false`` removes ``/docs``, ``/redoc`` and ``/openapi.json``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import uvicorn
@@ -19,19 +24,18 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client import generate_latest as render_metrics
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from myretail_common.errors import ErrorResponse, error_response, install_error_handlers
 from myretail_common.health import Readiness
 from myretail_common.logs import request_id_var
+from myretail_common.request_guard import RequestGuardMiddleware
 from myretail_common.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _QUIET_PATHS = {"/healthz", "/readyz", "/metrics"}
 
@@ -108,17 +112,26 @@ def create_service_app(
     description: str = "",
     registry: CollectorRegistry | None = None,
     lifespan: Any = None,
+    settings: ServiceSettings | None = None,
 ) -> FastAPI:
-    """A FastAPI app with request ids, metrics, JSON errors and the health routes."""
+    """A FastAPI app with request ids, metrics, JSON errors, request limits and the health
+    routes; ``settings`` (default: :class:`ServiceSettings`' defaults) sets the body cap,
+    whether the API docs are public and where ``/metrics`` is served."""
+    settings = settings or ServiceSettings.model_construct()
     registry = registry or CollectorRegistry()
     readiness = readiness or Readiness()
+    docs = settings.public_api_docs
     app = FastAPI(
         title=title,
         version=version,
         description=description,
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
         responses={
             400: {"model": ErrorResponse, "description": "Bad request"},
+            413: {"model": ErrorResponse, "description": "The request body is too large"},
             422: {"model": ErrorResponse, "description": "Invalid request"},
             503: {"model": ErrorResponse, "description": "A dependency is unavailable"},
         },
@@ -126,6 +139,8 @@ def create_service_app(
     app.state.metrics_registry = registry
     app.state.readiness = readiness
     install_error_handlers(app)
+    # Added first, so it runs inside the request context (its 413/400 carry a request id).
+    app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware, registry=registry)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process serves HTTP")
@@ -143,20 +158,51 @@ def create_service_app(
         body = {"status": "ready" if ready else "not ready", "checks": checks}
         return JSONResponse(status_code=200 if ready else 503, content=body)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
-    async def metrics() -> Response:
-        return Response(render_metrics(registry), media_type=CONTENT_TYPE_LATEST)
+    if settings.metrics_port is None:
+
+        @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+        async def metrics() -> Response:
+            return Response(render_metrics(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
 
 
-def run_server(app: FastAPI, settings: ServiceSettings) -> None:
-    """Serve ``app`` with uvicorn; logging stays ours (JSON)."""
-    uvicorn.run(
+def metrics_app(registry: CollectorRegistry) -> Starlette:
+    """``GET /metrics`` alone: what ``run_server`` serves on ``METRICS_PORT``."""
+
+    async def metrics(_: Request) -> Response:
+        return Response(render_metrics(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(routes=[Route("/metrics", metrics)])
+
+
+def _server(app: ASGIApp, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
+        host=host,
+        port=port,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+    return uvicorn.Server(config)
+
+
+def run_server(app: FastAPI, settings: ServiceSettings) -> None:
+    """Serve ``app`` with uvicorn (logging stays ours: JSON), and its metrics on
+    ``METRICS_PORT`` when the settings give one."""
+    servers = [_server(app, settings.host, settings.port)]
+    if settings.metrics_port is not None:
+        registry = app.state.metrics_registry
+        servers.append(_server(metrics_app(registry), settings.host, settings.metrics_port))
+    with asyncio.Runner(loop_factory=servers[0].config.get_loop_factory()) as runner:
+        runner.run(_serve_together(servers))
+
+
+async def _serve_together(servers: list[uvicorn.Server]) -> None:
+    """Run the servers until one stops (a signal, a port in use), then stop the others."""
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*tasks)

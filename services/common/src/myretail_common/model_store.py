@@ -4,6 +4,12 @@ Layout (see DESIGN.md): ``<root>/<model-name>/<tag>/`` holds adapter (or full mo
 files, tokenizer files and ``manifest.json``. The manifest is written last and lists
 every file with its size and sha256, so a tag is visible only once complete and a
 download can be verified. Tags are immutable unless a publish is explicitly forced.
+
+Each publish is a version of its own beside the current one, and the tag is switched to it
+last (:meth:`myretail_common.storage.Storage.publish_version`): a forced republish that
+dies midway leaves the previous version in place, and two publishers of one tag leave it
+pointing at one complete version, never at a mix whose files fail the manifest. A download
+reads the manifest and the files from that one version.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from myretail_common.storage import (
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
-_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+DOWNLOAD_ATTEMPTS = 2  # a republish may delete the version a download was reading
 
 
 class TagNotFoundError(ObjectNotFoundError):
@@ -40,11 +47,12 @@ class TagExistsError(AlreadyPublishedError):
 
 
 def validate_name(kind: str, value: str) -> str:
-    """Model names and tags: letters, digits, '.', '_' and '-', at most 128 characters."""
-    if not _NAME_PATTERN.match(value or ""):
+    """Model names and tags: letters, digits, '.', '_' and '-', at most 128 characters,
+    without '..' (the whole value must match: no trailing newline)."""
+    if not _NAME_PATTERN.fullmatch(value or "") or ".." in value:
         raise ValueError(
-            f"invalid {kind} {value!r}: use letters, digits, '.', '_' or '-' "
-            "(at most 128 characters, starting with a letter or digit)"
+            f"invalid {kind} {value[:140]!r}: use letters, digits, '.', '_' or '-' "
+            "(at most 128 characters, starting with a letter or digit, no '..')"
         )
     return value
 
@@ -144,7 +152,7 @@ class ModelStore:
         }
         (local_dir / MANIFEST_NAME).write_text(json.dumps(complete, indent=2, sort_keys=True))
         try:
-            self.storage.publish_dir(local_dir, path, MANIFEST_NAME, overwrite=force)
+            self.storage.publish_version(local_dir, path, MANIFEST_NAME, overwrite=force)
         except AlreadyPublishedError as exc:  # lost a race with another publisher
             raise TagExistsError(str(exc)) from exc
         return complete
@@ -155,25 +163,47 @@ class ModelStore:
         A cached copy is reused when it matches the published manifest; downloads land
         in a staging folder and are verified before they are renamed into place.
         """
-        manifest = self.read_manifest(model, tag)
         target = Path(cache_dir) / model / tag
-        if target.is_dir() and _matches(target, manifest):
-            logger.info("model tag found in cache", extra={"path": str(target)})
-            return target
-        staging = target.parent / f".download-{tag}-{uuid.uuid4().hex}"
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            root, manifest = self._published_version(model, tag)
+            if target.is_dir() and _matches(target, manifest):
+                logger.info("model tag found in cache", extra={"path": str(target)})
+                return target
+            try:
+                self._download(root, manifest, target)
+                break
+            except ObjectNotFoundError:
+                if attempt == DOWNLOAD_ATTEMPTS:
+                    raise
+                logger.info("the tag was republished while downloading; downloading again")
+        logger.info("model tag downloaded", extra={"source": self.tag_uri(model, tag)})
+        return target
+
+    def _published_version(self, model: str, tag: str) -> tuple[str, dict[str, Any]]:
+        """(where the current version's files are, its manifest), read from that version."""
+        path = self.tag_path(model, tag)
         try:
-            self.storage.download_dir(self.tag_path(model, tag), staging)
+            root = self.storage.published_root(path, MANIFEST_NAME)
+            manifest: dict[str, Any] = json.loads(self.storage.read_text(f"{root}/{MANIFEST_NAME}"))
+        except ObjectNotFoundError as exc:
+            raise TagNotFoundError(self._missing_message(model, tag)) from exc
+        return root, manifest
+
+    def _download(self, root: str, manifest: dict[str, Any], target: Path) -> None:
+        """The manifest's files (and the manifest) from ``root``, verified, at ``target``."""
+        staging = target.parent / f".download-{target.name}-{uuid.uuid4().hex}"
+        try:
+            names = [*manifest.get("files", {}), MANIFEST_NAME]
+            self.storage.download_files(root, names, staging)
             if not _matches(staging, manifest, check_hashes=True):
                 raise ObjectNotFoundError(
-                    f"{self.tag_uri(model, tag)} does not match its manifest (incomplete copy?)"
+                    f"{self.storage.uri(root)} does not match its manifest (incomplete copy?)"
                 )
             if target.exists():
                 shutil.rmtree(target)
             staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        logger.info("model tag downloaded", extra={"source": self.tag_uri(model, tag)})
-        return target
 
 
 def _matches(folder: Path, manifest: dict[str, Any], check_hashes: bool = False) -> bool:

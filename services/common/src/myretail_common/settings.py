@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STORE_URI = "file://./var/model-store"
@@ -55,7 +55,32 @@ class CommonSettings(BaseSettings):
 
 
 class ServiceSettings(CommonSettings):
-    """Settings of an HTTP service: adds the listen address."""
+    """Settings of an HTTP service: the listen address, and what the public port shows."""
 
     host: str = "0.0.0.0"  # noqa: S104 - services listen on the pod's interfaces
     port: int = Field(default=8000, ge=1, le=65535)
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="Largest request body; a larger one is answered 413 before it is parsed",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Serve /metrics on this port instead of the service's own (unset: same port)",
+    )
+    public_api_docs: bool = Field(
+        default=True, description="Serve /docs, /redoc and /openapi.json on the service's port"
+    )
+
+
+def describe_invalid_settings(error: ValidationError) -> str:
+    """What is wrong with the settings, by variable name, without the values given (a value
+    may be a secret: pydantic's own message repeats it)."""
+    problems = []
+    for problem in error.errors(include_url=False, include_input=False, include_context=False):
+        variable = "_".join(str(part) for part in problem["loc"]).upper() or "settings"
+        problems.append(f"{variable}: {problem['msg']}")
+    return "; ".join(problems)

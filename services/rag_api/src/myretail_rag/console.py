@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 import sys
 
+from pydantic import ValidationError
+
 from myretail_common.logs import register_secret
+from myretail_common.settings import describe_invalid_settings
 from myretail_rag.settings import RagSettings
 
 EXIT_OK = 0
@@ -31,6 +34,9 @@ def start_process() -> RagSettings | None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         settings = RagSettings()
+    except ValidationError as exc:  # never the values: they may be secrets
+        print_error(f"invalid settings: {describe_invalid_settings(exc)}")
+        return None
     except ValueError as exc:
         print_error(f"invalid settings: {exc}")
         return None

@@ -14,6 +14,17 @@ ChatProvider = Literal["auto", "none", "openai", "bedrock"]
 ChatFallback = Literal["error", "retrieval_only"]
 SourceScheme = Literal["http", "https", "s3", "file"]
 
+MIN_ADMIN_TOKEN_CHARS = 32
+
+
+def check_admin_token(token: SecretStr | None) -> None:
+    """An admin token, when set, must be long enough not to be guessed."""
+    if token is not None and len(token.get_secret_value()) < MIN_ADMIN_TOKEN_CHARS:
+        raise ValueError(
+            f"ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters "
+            "(for example: openssl rand -hex 32), or unset to leave POST /load_data open"
+        )
+
 
 class RagSettings(ServiceSettings):
     """Everything ``myretail-rag`` and ``myretail-catalog`` read from the environment."""
@@ -55,7 +66,22 @@ class RagSettings(ServiceSettings):
     chat_model: str = Field(default="gpt-4o-mini", min_length=1)
     chat_temperature: float = Field(default=0.0, ge=0, le=2)
     chat_max_tokens: int = Field(default=512, ge=1, le=32768)
-    chat_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # Timeouts nest, the inner ones shorter, so no work goes on for a caller that has gone:
+    # the UI's BACKEND_TIMEOUT_SECONDS (180) > REQUEST_TIMEOUT_SECONDS (150) > one chat-model
+    # call (125) > the inference service's own REQUEST_TIMEOUT_SECONDS (120).
+    chat_timeout_seconds: float = Field(
+        default=125.0,
+        gt=0,
+        le=3600,
+        description="One chat-model call; above the inference service's own deadline (120 s), "
+        "so the model answers or times out first",
+    )
+    request_timeout_seconds: float = Field(
+        default=150.0,
+        gt=0,
+        le=3600,
+        description="A whole /generate answer; a slower one is a 504 and its work is cancelled",
+    )
     chat_fallback: ChatFallback = Field(
         default="error",
         description="when the chat model fails: error (503) or retrieval_only (table answer)",
@@ -90,10 +116,29 @@ class RagSettings(ServiceSettings):
     load_max_products: int = Field(default=200_000, ge=1)
     load_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     load_batch_size: int = Field(default=256, ge=1, le=10_000)
+    load_lease_seconds: float = Field(
+        default=60.0,
+        ge=5,
+        le=3600,
+        description="Expiry of the catalog lease (renewed while a load runs): how long a "
+        "crashed load keeps others from loading",
+    )
+    load_lease_wait_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        le=86_400,
+        description="How long myretail-catalog waits for another load or restore to finish",
+    )
 
     # -- answers ---------------------------------------------------------------------------
     max_prompt_chars: int = Field(default=2000, ge=1, le=100_000)
     retrieval_k: int = Field(default=5, ge=1, le=50)
+
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        check_admin_token(value)
+        return value
 
     @field_validator("load_allowed_schemes", mode="before")
     @classmethod

@@ -9,10 +9,15 @@ scroll) by parsing each body into qdrant-client's own REST models and calling an
 the HTTP, the client and its errors are real; the engine behind it is qdrant-client's
 local mode, not the Rust server. Snapshot recovery is only recorded (answered ``true``
 without creating anything): the native ``.snapshot`` format needs the real server.
+
+``answer_delays`` makes a route answer late *after* applying the request (path -> seconds),
+as a server whose answer is lost to a client timeout does: the change happened, the client
+does not know.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -44,6 +49,7 @@ class QdrantGateway:
     def __init__(self, client: QdrantClient) -> None:
         self.client = client
         self.requests: list[tuple[str, str, Any]] = []
+        self.answer_delays: dict[str, float] = {}
         self._lock = threading.Lock()
         self.app = Starlette(
             routes=[
@@ -100,11 +106,13 @@ class QdrantGateway:
     async def change_aliases(self, request: Request) -> JSONResponse:
         data = await self._body(request)
         operations = models.ChangeAliasesOperation(**data)
-        return self._run(
+        answer = self._run(
             lambda: self.client.update_collection_aliases(
                 change_aliases_operations=operations.actions
             )
         )
+        await asyncio.sleep(self.answer_delays.get(request.url.path, 0.0))
+        return answer
 
     async def exists(self, request: Request) -> JSONResponse:
         await self._body(request)

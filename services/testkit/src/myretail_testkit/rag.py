@@ -3,13 +3,16 @@
 ``make_settings`` (everything local under a folder, no chat model), ``small_csv`` (a
 catalog CSV from rows), ``s3_settings`` (the settings that point at a SeaweedFS server),
 ``search_results`` (what a fixed set of searches returns, to compare two catalogs),
-``metric_value`` (one sample of a ``/metrics`` page), ``redis_server.RedisServer`` (a
-real redis-server from Debian) and ``qdrant_gateway.QdrantGateway`` (Qdrant's REST API
-over embedded Qdrant, standing in for a Qdrant server, which cannot be installed here).
+``metric_value`` (one sample of a ``/metrics`` page), ``SilentServer`` (a model that
+never answers), ``redis_server.RedisServer`` (a real redis-server from Debian) and
+``qdrant_gateway.QdrantGateway`` (Qdrant's REST API over embedded Qdrant, standing in for a
+Qdrant server, which cannot be installed here).
 """
 
 from __future__ import annotations
 
+import socket
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,3 +100,45 @@ def metric_value(page: str, name: str, **labels: str) -> float:
             if sample.name == name and sample.labels == labels:
                 return float(sample.value)
     raise KeyError(f"{name}{labels or ''} is not on the page")
+
+
+class SilentServer:
+    """A real TCP server that accepts connections and never answers (a hung model);
+    ``hung_up`` is set when a client closes its connection (it gave up on the answer)."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self.hung_up = threading.Event()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        self.socket.settimeout(0.2)
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections.append(connection)
+            threading.Thread(target=self._read, args=(connection,), daemon=True).start()
+
+    def _read(self, connection: socket.socket) -> None:
+        """Read (and ignore) the request until the client closes the connection."""
+        try:
+            while connection.recv(65536):
+                pass
+        except OSError:
+            return
+        self.hung_up.set()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        for connection in self.connections:
+            connection.close()
+        self.socket.close()

@@ -43,6 +43,8 @@ class BackendState:
     unavailable: bool = False
     delay_seconds: float = 0.0
     status_code: int | None = None
+    answer: str | None = None  # the RAG answer's text instead of the product table
+    warnings: list[str] = field(default_factory=list)  # the RAG answer's warnings
 
 
 def rag_app(state: BackendState) -> FastAPI:
@@ -66,9 +68,11 @@ def rag_app(state: BackendState) -> FastAPI:
         if "descending" in body["prompt"]:
             products = sorted(PRODUCTS, key=lambda p: p["price"], reverse=True)
         return {
-            "response": "Here are some walking shoes:\n\n" + product_table(products),
+            "response": state.answer
+            or "Here are some walking shoes:\n\n" + product_table(products),
             "session_id": body.get("session_id") or "server-made",
             "sources": [{**p, "score": 0.9} for p in products],
+            "warnings": state.warnings,
         }
 
     return app

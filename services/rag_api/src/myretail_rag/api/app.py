@@ -2,10 +2,13 @@
 chat_model)``.
 
 Built on :func:`myretail_common.http.create_service_app` (request ids, JSON errors,
-``/healthz``, ``/readyz``, ``/metrics``). Readiness checks: ``vector_store`` (Qdrant
-answers; a catalog, when there is one, matches our embeddings), ``embeddings`` (model
-loaded) and ``history`` (store answers); ``catalog`` is reported beside them ("1233
-products", or "empty: it is being restored or loaded") and never makes the pod unready.
+request limits, ``/healthz``, ``/readyz``, ``/metrics``). Readiness checks: ``vector_store``
+(Qdrant answers; a catalog, when there is one, matches our embeddings) and ``embeddings``
+(model loaded); ``catalog`` ("1233 products", or "empty: it is being restored or loaded")
+and ``history`` (the chat history store answers, or why not) are reported beside them and
+never make the pod unready: answers go on without history while its store is down.
+
+An ``ADMIN_TOKEN`` shorter than 32 characters is refused here, at start-up.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from myretail_rag.api.routes import generate, load_data
 from myretail_rag.catalog.embeddings import EmbeddingModel
 from myretail_rag.catalog.vector_store import CatalogStore
 from myretail_rag.conversation.history import HistoryStore
-from myretail_rag.settings import RagSettings
+from myretail_rag.settings import RagSettings, check_admin_token
 
 DESCRIPTION = """
 MyRetail's Shopping assistant: conversational retrieval over the product catalog.
@@ -49,6 +52,7 @@ def create_app(
     """The RAG API. Parts passed in are used as they are; missing ones are built from
     ``settings`` at startup (the embedding model loads in the background)."""
     settings = settings or RagSettings()
+    check_admin_token(settings.admin_token)  # copies of settings skip their validators
     registry = CollectorRegistry()
     components = Components(
         settings,
@@ -70,7 +74,7 @@ def create_app(
     readiness = Readiness(timeout_seconds=5.0)
     readiness.add("vector_store", components.check_vector_store)
     readiness.add("embeddings", components.check_embeddings)
-    readiness.add("history", components.check_history)
+    readiness.report("history", components.describe_history)
     # The catalog is a state, never a reason to stay unready: a first install's catalog is
     # restored by a post-install hook that Helm (--wait, Terraform's wait = true) runs only
     # once every pod is ready, and the replicas share one catalog anyway.
@@ -82,6 +86,7 @@ def create_app(
         description=DESCRIPTION,
         registry=registry,
         lifespan=lifespan,
+        settings=settings,
     )
     app.state.components = components  # read by api.dependencies.get_components only
     app.include_router(generate.router)

@@ -24,6 +24,7 @@ from myretail_common.errors import (
 from myretail_rag.api.components import NotReadyError
 from myretail_rag.api.metrics import Metrics
 from myretail_rag.catalog.embeddings import EmbeddingsUnavailableError
+from myretail_rag.catalog.lease import LoadInProgressError
 from myretail_rag.catalog.schema import CatalogValidationError
 from myretail_rag.catalog.sources import (
     SourceError,
@@ -73,6 +74,10 @@ HTTP_ERRORS: tuple[tuple[type[Exception], ErrorFactory], ...] = (
     (SourceError, lambda exc: BadRequestError(str(exc), error_type="invalid_source")),
     (CatalogValidationError, lambda exc: BadRequestError(str(exc), error_type="invalid_catalog")),
     (CatalogEmptyError, lambda _: CatalogEmptyHTTPError()),
+    (
+        LoadInProgressError,
+        lambda exc: ApiError(str(exc), status_code=409, error_type="conflict"),
+    ),
     (EmbeddingMismatchError, lambda exc: ServiceUnavailableError("catalog", str(exc), 60)),
     (VectorStoreError, lambda exc: ServiceUnavailableError("vector store", str(exc))),
     (EmbeddingsUnavailableError, lambda exc: ServiceUnavailableError("embedding model", str(exc))),

@@ -7,10 +7,13 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# Matched against the whole value (fullmatch): "…\n" is not a UUID.
 _UUID = re.compile(
-    r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-    r"[0-9a-fA-F]{12})$"
+    r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
+#: The hard cap on a prompt, whatever MAX_PROMPT_CHARS says (its own highest value); the
+#: route answers 413 above MAX_PROMPT_CHARS.
+PROMPT_HARD_LIMIT = 100_000
 
 
 class GenerateRequest(BaseModel):
@@ -22,9 +25,14 @@ class GenerateRequest(BaseModel):
         }
     )
 
-    prompt: str = Field(min_length=1, description="The shopper's message (not blank)")
+    prompt: str = Field(
+        min_length=1,
+        max_length=PROMPT_HARD_LIMIT,
+        description="The shopper's message (not blank; at most MAX_PROMPT_CHARS characters)",
+    )
     session_id: str | None = Field(
         default=None,
+        max_length=36,
         description="A UUID from a previous answer to continue that conversation; "
         "omitted: a new session",
     )
@@ -41,7 +49,7 @@ class GenerateRequest(BaseModel):
     def _uuid(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not _UUID.match(value):
+        if not _UUID.fullmatch(value):
             raise ValueError("session_id must be a UUID (32 hex digits, dashes optional)")
         return value
 
@@ -56,10 +64,15 @@ class Source(BaseModel):
 
 
 class GenerateResponse(BaseModel):
-    response: str = Field(description="The answer (Markdown)")
+    response: str = Field(description="The answer (Markdown, without images or raw HTML)")
     session_id: str = Field(description="Send it back to continue the conversation")
     sources: list[Source] = Field(description="The catalog products the answer is based on")
     mode: str = Field(description="llm, retrieval_only or retrieval_only_fallback")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What went less well than usual, for the shopper: e.g. the chat history "
+        "could not be read (the answer ignores earlier messages) or saved",
+    )
 
 
 class LoadDataRequest(BaseModel):

@@ -3,7 +3,13 @@ entry point).
 
 ``export --from-csv CSV --to URI`` makes the first catalog snapshot of an install without
 any Qdrant server; ``restore --from URI --if-missing skip`` (the restore Job on a first
-install) exits 0 with a message when nothing is published at ``URI`` yet.
+install) exits 0 with a message when nothing is published at ``URI`` yet. ``restore``
+never replaces a newer live catalog (``--replace if-newer``, the default: the Job runs on
+every upgrade); it says what it decided and exits 0 either way. ``--replace always`` rolls
+back on purpose.
+
+``load`` and ``restore`` hold the catalog lease (one load at a time across replicas) and
+wait for another holder up to ``LOAD_LEASE_WAIT_SECONDS``.
 
 Exit codes are :mod:`myretail_rag.console`'s: 0 done; 1 a dependency failed (Qdrant down,
 storage unreachable) or the result did not verify; 2 invalid input (CSV, source, snapshot,
@@ -26,6 +32,7 @@ from myretail_rag.settings import RagSettings
 
 if TYPE_CHECKING:
     from myretail_rag.catalog.embeddings import EmbeddingModel
+    from myretail_rag.catalog.lease import CatalogLease
     from myretail_rag.catalog.schema import Product
     from myretail_rag.catalog.snapshots import RestoreResult
     from myretail_rag.catalog.vector_store import CatalogStore
@@ -91,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
         "Qdrant server)",
     )
     restore.add_argument("--batch-size", type=int, default=256, help="points per write")
+    restore.add_argument(
+        "--replace",
+        choices=("if-newer", "always"),
+        default="if-newer",
+        help="if-newer (the default): restore only into an empty catalog or over an older "
+        "one, keeping a newer live catalog (exit 0 with a message); always: replace it",
+    )
     restore.add_argument(
         "--if-missing",
         choices=("fail", "skip"),
@@ -185,6 +199,7 @@ def _load(args: argparse.Namespace, settings: RagSettings) -> int:
             source=args.source,
             batch_size=args.batch_size or settings.load_batch_size,
             progress=_progress("embedded and wrote", "products"),
+            lease=_lease(store, settings),
         )
         print(
             f"loaded {result.products} products into {store.alias!r} "
@@ -229,7 +244,7 @@ def _restore(args: argparse.Namespace, settings: RagSettings) -> int:
 
     with _configured_store(settings) as store:
         try:
-            result = _restore_into(store, args, settings)
+            result = _restore_into(store, args, settings, _lease(store, settings))
         except SnapshotMissingError:
             if args.if_missing != "skip":
                 raise
@@ -239,7 +254,12 @@ def _restore(args: argparse.Namespace, settings: RagSettings) -> int:
                 "later"
             )
             return EXIT_OK
-        if result.already_current:
+        if result.kept is not None:
+            print(
+                f"kept the live catalog of {store.alias!r} ({result.points} products): "
+                f"{result.kept.reason}; restore with --replace always to replace it anyway"
+            )
+        elif result.already_current:
             print(
                 f"{store.alias!r} already serves this snapshot ({result.points} points); "
                 "nothing to do"
@@ -253,7 +273,7 @@ def _restore(args: argparse.Namespace, settings: RagSettings) -> int:
 
 
 def _restore_into(
-    store: CatalogStore, args: argparse.Namespace, settings: RagSettings
+    store: CatalogStore, args: argparse.Namespace, settings: RagSettings, lease: CatalogLease
 ) -> RestoreResult:
     """A native ``.snapshot`` or a portable folder, by the naming rule."""
     from myretail_rag.catalog.snapshots import (
@@ -263,11 +283,23 @@ def _restore_into(
     )
 
     if is_native_snapshot(args.source):
-        return recover_native(store, args.source, settings)
+        return recover_native(store, args.source, settings, replace=args.replace, lease=lease)
     return restore_snapshot(
         store,
         args.source,
         settings,
         batch_size=max(1, args.batch_size),
         progress=_progress("restored", "points"),
+        replace=args.replace,
+        lease=lease,
+    )
+
+
+def _lease(store: CatalogStore, settings: RagSettings) -> CatalogLease:
+    """The catalog lease, taken when the work needs it; it waits while another load or
+    restore holds it (LOAD_LEASE_WAIT_SECONDS)."""
+    from myretail_rag.catalog.lease import CatalogLease
+
+    return CatalogLease(
+        store, settings.load_lease_seconds, wait_seconds=settings.load_lease_wait_seconds
     )

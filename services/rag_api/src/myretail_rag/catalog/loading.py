@@ -4,6 +4,16 @@ The load builds a new physical collection (embedding batch *n+1* while batch *n*
 written), checks its point count, then moves the catalog alias to it and drops the old
 one: a failed load leaves the previous catalog untouched and nothing half-loaded visible.
 Where the CSV comes from is :mod:`myretail_rag.catalog.sources`.
+
+Loads, restores and their clean-up run under the catalog lease
+(:mod:`myretail_rag.catalog.lease`): one at a time across replicas. The live collection is
+never dropped (a switch whose answer was lost may have made it live), and clean-up drops
+only what no running load can be building: collections of older lease generations, and
+unfinished ones from before leases that are over an hour old.
+
+Every catalog records ``catalog_version``: when its content was made (a load: now; a
+restore: the snapshot's own version), so a restore can tell whether a snapshot is newer
+than the live catalog.
 """
 
 from __future__ import annotations
@@ -14,8 +24,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from myretail_rag.catalog.embeddings import EmbeddingModel
+from myretail_rag.catalog.lease import CatalogLease, held_lease
 from myretail_rag.catalog.schema import Product, facets, parse_catalog
 from myretail_rag.catalog.sources import describe_source
 from myretail_rag.catalog.vector_store import CatalogStore, VectorStoreError, make_point
@@ -24,6 +36,12 @@ from myretail_rag.settings import RagSettings
 logger = logging.getLogger(__name__)
 
 STALE_BUILD_AGE = timedelta(hours=1)
+
+
+def now_version() -> str:
+    """A catalog version for content made now (ISO 8601, UTC, microseconds)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
 
 Progress = Callable[[int, int, float], None]
 
@@ -86,8 +104,23 @@ def load_products(
     source: str,
     batch_size: int = 256,
     progress: Progress | None = None,
+    lease: CatalogLease | None = None,
 ) -> LoadResult:
-    """Replace the catalog with ``products``, atomically (see the module docstring)."""
+    """Replace the catalog with ``products``, atomically (see the module docstring), under
+    ``lease`` (taken here, without waiting, when not given)."""
+    with held_lease(store, lease) as held:
+        return _load(products, store, embeddings, source, batch_size, progress, held)
+
+
+def _load(
+    products: list[Product],
+    store: CatalogStore,
+    embeddings: EmbeddingModel,
+    source: str,
+    batch_size: int,
+    progress: Progress | None,
+    lease: CatalogLease,
+) -> LoadResult:
     started = time.perf_counter()
     if embeddings.identity != store.identity:
         raise VectorStoreError(
@@ -101,6 +134,7 @@ def load_products(
             "source": describe_source(source),
             "products": len(products),
             "facets": facets(products),
+            "lease": lease.generation,
         },
     )
     try:
@@ -110,16 +144,15 @@ def load_products(
             raise VectorStoreError(
                 f"collection {name} holds {written} points after loading {len(products)} products"
             )
+        version = now_version()
         store.update_metadata(
-            name, {"state": "ready", "loaded_at": datetime.now(UTC).isoformat(timespec="seconds")}
+            name, {"state": "ready", "loaded_at": version, "catalog_version": version}
         )
-        previous = store.switch_alias(name)
+        previous = switch_under_lease(store, name, lease)
     except BaseException:
         drop_quietly(store, name)
         raise
-    if previous is not None:
-        drop_quietly(store, previous)
-    drop_stale(store, keep=[name])
+    drop_stale(store, keep=[name], lease=lease)
     seconds = time.perf_counter() - started
     logger.info(
         "catalog loaded",
@@ -133,6 +166,16 @@ def load_products(
     return LoadResult(len(products), name, seconds, previous)
 
 
+def switch_under_lease(store: CatalogStore, name: str, lease: CatalogLease) -> str | None:
+    """Make ``name`` the live catalog if the lease is still ours; drops the collection it
+    replaced and returns its name."""
+    lease.verify()
+    previous = store.switch_alias(name)
+    if previous is not None and previous != name:
+        drop_quietly(store, previous)
+    return previous
+
+
 def load_catalog(
     data: bytes,
     store: CatalogStore,
@@ -141,6 +184,7 @@ def load_catalog(
     source: str,
     settings: RagSettings,
     progress: Progress | None = None,
+    lease: CatalogLease | None = None,
 ) -> LoadResult:
     """Validate a whole catalog CSV, then load it (nothing is written if a row is invalid)."""
     products = parse_catalog(data, max_products=settings.load_max_products)
@@ -151,31 +195,44 @@ def load_catalog(
         source=source,
         batch_size=settings.load_batch_size,
         progress=progress,
+        lease=lease,
     )
 
 
 def drop_quietly(store: CatalogStore, name: str) -> None:
-    """Delete a collection, logging (not raising) a failure."""
+    """Delete a collection unless it is (or may be) the live one, logging a failure."""
     try:
+        if store.live_collection() == name:
+            logger.warning(
+                "kept the collection: it is the live catalog", extra={"collection": name}
+            )
+            return
         store.delete_collection(name)
     except Exception:  # Qdrant may be what failed; the next load cleans up
         logger.warning("could not delete collection", extra={"collection": name})
 
 
-def drop_stale(store: CatalogStore, keep: list[str]) -> None:
-    """Delete this catalog's collections that nothing points at: finished ones, and
-    unfinished ones older than an hour (a crashed load or restore)."""
+def drop_stale(store: CatalogStore, keep: list[str], lease: CatalogLease) -> None:
+    """Delete this catalog's collections that nothing points at and no running load builds
+    (see the module docstring); runs while ``lease`` is held."""
     try:
         live = store.live_collection()
         now = datetime.now(UTC)
         for name in store.stale_collections([*keep, *([live] if live else [])]):
-            metadata = store.metadata(name)
-            created = metadata.get("created_at")
-            try:
-                age = now - datetime.fromisoformat(str(created))
-            except ValueError:
-                age = STALE_BUILD_AGE
-            if metadata.get("state") == "ready" or age >= STALE_BUILD_AGE:
+            if _abandoned(store.metadata(name), now, lease):
                 drop_quietly(store, name)
     except VectorStoreError:
         logger.warning("could not clean up old collections")
+
+
+def _abandoned(metadata: dict[str, Any], now: datetime, lease: CatalogLease) -> bool:
+    generation = metadata.get("lease")
+    if isinstance(generation, int) and lease.generation is not None:
+        # Built under an older lease: its holder finished, failed or lost the lease.
+        return generation < lease.generation
+    # From before leases: finished ones, and unfinished ones over an hour old.
+    try:
+        age = now - datetime.fromisoformat(str(metadata.get("created_at")))
+    except ValueError:
+        age = STALE_BUILD_AGE
+    return metadata.get("state") == "ready" or age >= STALE_BUILD_AGE

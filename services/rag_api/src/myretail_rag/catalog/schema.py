@@ -23,7 +23,7 @@ from myretail_rag.catalog.taxonomy import AGE_GROUPS, COLUMNS, FACET_FIELDS, GEN
 MAX_REPORTED_ERRORS = 20
 MAX_FIELD_CHARS = 4000
 _POINT_NAMESPACE = uuid.UUID("5b0b4f4e-6f1d-4f0a-9a52-6d7972657461")  # "myretail" products
-_PRODUCT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+_PRODUCT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")  # the whole value: fullmatch
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
 
@@ -121,7 +121,7 @@ def _parse_row(row: dict[str, str], problems: list[str], line: int) -> Product |
     for column in ("product_id", "name", "category", "subcategory"):
         if not values[column]:
             bad(f"{column} is empty")
-    if values["product_id"] and not _PRODUCT_ID.match(values["product_id"]):
+    if values["product_id"] and not _PRODUCT_ID.fullmatch(values["product_id"]):
         bad("product_id must be 1-64 letters, digits or ._:/- characters")
     gender = values["gender"].lower()
     if gender not in GENDERS:

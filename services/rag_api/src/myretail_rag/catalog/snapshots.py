@@ -30,8 +30,18 @@ embedding metadata, then moves the alias and drops the previous collection. If t
 alias already serves that snapshot, nothing is done. A snapshot that does not exist is
 :class:`SnapshotMissingError` (the CLI's ``--if-missing skip`` turns it into a message).
 
+A restore never replaces a newer catalog (the restore Job runs on every ``helm upgrade``,
+and a catalog loaded through ``/load_data`` since the last export must survive it): with
+``replace="if-newer"`` (the default) it fills an empty catalog, or replaces one whose
+``catalog_version`` is older than the snapshot's; otherwise it keeps the live catalog and
+says why (:class:`RestoreDecision`, logged). ``replace="always"`` is the operator's way to
+roll back on purpose. The snapshot's manifest records the exported catalog's version, and
+the restored collection takes it over, so restoring an export of the live catalog is "not
+newer". Restores hold the catalog lease like loads do.
+
 A native Qdrant ``.snapshot`` (from Qdrant's own snapshot API, as the book's original
 version used) is restored with Qdrant's snapshot-recover API; that needs a Qdrant server.
+It records no version, so it fills only an empty catalog unless ``replace="always"``.
 """
 
 from __future__ import annotations
@@ -47,14 +57,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from myretail_common.storage import ObjectNotFoundError, Storage, StorageError
 from myretail_rag.catalog.embeddings import EmbeddingIdentity, EmbeddingModel
-from myretail_rag.catalog.loading import Progress, drop_quietly, drop_stale, load_products
+from myretail_rag.catalog.lease import CatalogLease, held_lease
+from myretail_rag.catalog.loading import (
+    Progress,
+    drop_quietly,
+    drop_stale,
+    load_products,
+    switch_under_lease,
+)
 from myretail_rag.catalog.schema import Product
 from myretail_rag.catalog.sources import describe_source
 from myretail_rag.catalog.vector_store import (
@@ -74,6 +91,7 @@ VERSION = 1
 MANIFEST = "manifest.json"
 POINTS_PER_PART = 1000
 NATIVE_SUFFIX = ".snapshot"
+Replace = Literal["if-newer", "always"]
 
 
 class SnapshotError(Exception):
@@ -217,6 +235,7 @@ def export_snapshot(
             "distance": metadata.get("distance", "Dot"),
             "normalized": bool(metadata.get("normalized", True)),
             "points": written,
+            "catalog_version": metadata.get("catalog_version") or metadata.get("loaded_at"),
             "facets": metadata.get("facets") or {},
             "source": metadata.get("source"),
             "digest": digest,
@@ -262,12 +281,68 @@ def export_products(
 # -- restore --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RestoreDecision:
+    """Whether a restore replaces the live catalog, and why (logged and printed)."""
+
+    restore: bool
+    reason: str
+
+
 @dataclass
 class RestoreResult:
     collection: str
     points: int
     seconds: float
     already_current: bool = False
+    kept: RestoreDecision | None = None  # set when the live catalog was kept
+
+
+def _version(value: Any) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def decide_restore(store: CatalogStore, snapshot_version: Any, replace: Replace) -> RestoreDecision:
+    """Restore into an empty catalog, or over an older one; keep a newer or unknown one."""
+    if replace == "always":
+        return RestoreDecision(True, "asked to replace the live catalog whatever its version")
+    live = store.live_collection()
+    if live is None or store.count(live) == 0:
+        return RestoreDecision(True, "the catalog is empty")
+    metadata = store.metadata(live)
+    live_version = _version(metadata.get("catalog_version") or metadata.get("loaded_at"))
+    version = _version(snapshot_version)
+    if live_version is None:
+        return RestoreDecision(False, f"the live catalog ({live}) records no version to compare")
+    if version is None:
+        return RestoreDecision(False, "the snapshot records no version to compare")
+    shown = f"snapshot {version.isoformat()}, live catalog {live_version.isoformat()}"
+    if version > live_version:
+        return RestoreDecision(True, f"the snapshot is newer ({shown})")
+    return RestoreDecision(False, f"the live catalog is as new or newer ({shown})")
+
+
+def _kept(store: CatalogStore, decision: RestoreDecision, started: float) -> RestoreResult:
+    """The result of a restore that kept the live catalog."""
+    live = store.live_collection() or store.alias
+    return RestoreResult(live, store.count(live), time.perf_counter() - started, kept=decision)
+
+
+def _log_decision(decision: RestoreDecision, uri: str) -> None:
+    logger.info(
+        "restore decision",
+        extra={
+            "restore": decision.restore,
+            "reason": decision.reason,
+            "snapshot": describe_source(uri),
+        },
+    )
 
 
 def read_manifest(storage: Storage, name: str) -> dict[str, Any]:
@@ -338,6 +413,8 @@ def restore_snapshot(
     *,
     batch_size: int = 256,
     progress: Progress | None = None,
+    replace: Replace = "if-newer",
+    lease: CatalogLease | None = None,
 ) -> RestoreResult:
     """Restore a portable snapshot into the configured Qdrant (see the module docstring)."""
     started = time.perf_counter()
@@ -356,6 +433,47 @@ def restore_snapshot(
             logger.info("snapshot already restored", extra={"collection": target})
             return RestoreResult(target, expected, time.perf_counter() - started, True)
 
+    with held_lease(store, lease) as held:
+        version = manifest.get("catalog_version") or manifest.get("created_at")
+        decision = decide_restore(store, version, replace)
+        _log_decision(decision, uri)
+        if not decision.restore:
+            return _kept(store, decision, started)
+        _fill(store, storage, name, manifest, target, held, batch_size, progress, started)
+        verify(store, target, expected)
+        store.update_metadata(
+            target,
+            {
+                "state": "ready",
+                "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "catalog_version": version,
+            },
+        )
+        try:
+            switch_under_lease(store, target, held)
+        except BaseException:
+            drop_quietly(store, target)
+            raise
+        drop_stale(store, keep=[target], lease=held)
+    seconds = time.perf_counter() - started
+    logger.info("snapshot restored", extra={"collection": target, "points": expected})
+    return RestoreResult(target, expected, seconds)
+
+
+def _fill(
+    store: CatalogStore,
+    storage: Storage,
+    name: str,
+    manifest: dict[str, Any],
+    target: str,
+    lease: CatalogLease,
+    batch_size: int,
+    progress: Progress | None,
+    started: float,
+) -> None:
+    """Write the snapshot's points into ``target`` (created, or continued after a crash)."""
+    expected = int(manifest["points"])
+    digest = str(manifest["digest"])
     if store.collection_exists(target):
         metadata = store.metadata(target)
         if metadata.get("digest") != digest or metadata.get("embedding_model") != (
@@ -367,15 +485,16 @@ def restore_snapshot(
             target,
             {
                 "source": manifest.get("source"),
-                "restored_from": uri.split("?")[0],
+                "restored_from": storage.uri(name).split("?")[0],
                 "digest": digest,
                 "products": expected,
                 "facets": manifest.get("facets") or {},
+                "lease": lease.generation,
             },
         )
     else:
+        store.update_metadata(target, {"lease": lease.generation})
         logger.info("continuing an unfinished restore", extra={"collection": target})
-
     done = 0
     try:
         for _, points in _points(storage, name, manifest):
@@ -387,17 +506,6 @@ def restore_snapshot(
                     progress(done, expected, time.perf_counter() - started)
     except StorageError as exc:
         raise SnapshotError(f"could not read the snapshot: {exc}") from exc
-    verify(store, target, expected)
-    store.update_metadata(
-        target, {"state": "ready", "loaded_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    )
-    previous = store.switch_alias(target)
-    if previous is not None and previous != target:
-        drop_quietly(store, previous)
-    drop_stale(store, keep=[target])
-    seconds = time.perf_counter() - started
-    logger.info("snapshot restored", extra={"collection": target, "points": expected})
-    return RestoreResult(target, expected, seconds)
 
 
 def verify(store: CatalogStore, collection: str, expected: int) -> None:
@@ -449,9 +557,17 @@ def native_location(uri: str, settings: RagSettings) -> str | None:
     return None
 
 
-def recover_native(store: CatalogStore, uri: str, settings: RagSettings) -> RestoreResult:
+def recover_native(
+    store: CatalogStore,
+    uri: str,
+    settings: RagSettings,
+    *,
+    replace: Replace = "if-newer",
+    lease: CatalogLease | None = None,
+) -> RestoreResult:
     """Recover a native ``.snapshot`` into a new collection on a Qdrant server (Qdrant's
-    snapshot-recover API, as the book's original version did), verify it, then move the alias."""
+    snapshot-recover API, as the book's original version did), verify it, then move the alias.
+    A native snapshot records no version: it fills only an empty catalog unless ``always``."""
     if store.embedded:
         raise SnapshotError(
             "native Qdrant .snapshot files need a Qdrant server (set QDRANT_ENDPOINT); "
@@ -460,56 +576,71 @@ def recover_native(store: CatalogStore, uri: str, settings: RagSettings) -> Rest
     started = time.perf_counter()
     target = store.new_collection_name("native")
     location = native_location(uri, settings)
-    try:
-        if location is not None:
-            store.call(
-                "recover a snapshot",
-                lambda: store.client.recover_snapshot(
-                    target,
-                    location=location,
-                    priority=models.SnapshotPriority.SNAPSHOT,
-                    wait=True,
-                ),
-            )
-        else:
-            _upload_snapshot(uri, target, settings)
-        if not store.collection_exists(target):
-            raise VerificationError(f"Qdrant did not create {target} from {uri}")
-        points = store.count(target)
-        if points == 0:
-            raise VerificationError(f"the recovered collection {target} is empty")
+    if location is None:
+        _local_snapshot(uri)  # a missing file is reported before anything is taken
+    with held_lease(store, lease) as held:
+        decision = decide_restore(store, None, replace)
+        _log_decision(decision, uri)
+        if not decision.restore:
+            return _kept(store, decision, started)
         try:
-            store.check_compatible(target)
-        except EmbeddingMismatchError as exc:
-            raise VerificationError(str(exc)) from exc
-        store.update_metadata(
-            target,
-            {
-                "state": "ready",
-                "restored_from": uri.split("?")[0],
-                "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            },
-        )
-        previous = store.switch_alias(target)
-    except BaseException:
-        try:
-            if store.collection_exists(target):
-                store.delete_collection(target)
-        except VectorStoreError:
-            pass
-        raise
-    if previous is not None:
-        drop_quietly(store, previous)
+            points = _recover_into(store, target, uri, location, settings)
+            switch_under_lease(store, target, held)
+        except BaseException:
+            drop_quietly(store, target)
+            raise
     return RestoreResult(target, points, time.perf_counter() - started)
+
+
+def _recover_into(
+    store: CatalogStore, target: str, uri: str, location: str | None, settings: RagSettings
+) -> int:
+    """Have Qdrant recover the snapshot as ``target``, verified and marked ready; its points."""
+    if location is not None:
+        store.call(
+            "recover a snapshot",
+            lambda: store.client.recover_snapshot(
+                target,
+                location=location,
+                priority=models.SnapshotPriority.SNAPSHOT,
+                wait=True,
+            ),
+        )
+    else:
+        _upload_snapshot(uri, target, settings)
+    if not store.collection_exists(target):
+        raise VerificationError(f"Qdrant did not create {target} from {describe_source(uri)}")
+    points = store.count(target)
+    if points == 0:
+        raise VerificationError(f"the recovered collection {target} is empty")
+    try:
+        store.check_compatible(target)
+    except EmbeddingMismatchError as exc:
+        raise VerificationError(str(exc)) from exc
+    store.update_metadata(
+        target,
+        {
+            "state": "ready",
+            "restored_from": uri.split("?")[0],
+            "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
+    return points
+
+
+def _local_snapshot(path_or_uri: str) -> Path:
+    """The local ``.snapshot`` file a path or ``file://`` URI names; it must exist."""
+    path = Path(urlsplit(path_or_uri).path if "://" in path_or_uri else path_or_uri)
+    if not path.is_file():
+        raise SnapshotMissingError(f"no native snapshot at {path}: it does not exist")
+    return path
 
 
 def _upload_snapshot(path_or_uri: str, collection: str, settings: RagSettings) -> None:
     """Upload a local ``.snapshot`` file to the server's snapshot upload endpoint."""
     import httpx
 
-    path = Path(urlsplit(path_or_uri).path if "://" in path_or_uri else path_or_uri)
-    if not path.is_file():
-        raise SnapshotMissingError(f"no native snapshot at {path}: it does not exist")
+    path = _local_snapshot(path_or_uri)
     assert settings.qdrant_endpoint
     headers = {}
     if settings.qdrant_api_key:

@@ -48,6 +48,7 @@ DISTANCE = models.Distance.DOT  # vectors are unit length: dot product == cosine
 KEYWORD_INDEXES = FACET_FIELDS
 FLOAT_INDEXES = ("price", "rating")
 SEPARATOR = "--"
+LEASE_INFIX = ".lease-"  # "<alias>.lease-<n>": the load lease (myretail_rag.catalog.lease)
 VERIFY_SECONDS = 5.0  # how long a successful check of the live collection is trusted
 
 T = TypeVar("T")
@@ -246,11 +247,21 @@ class CatalogStore:
 
         return self.call("resolve the catalog alias", resolve)
 
-    def collections(self) -> list[str]:
-        return self.call(
+    def _live_or_none(self) -> str | None:
+        """The live collection, or None when Qdrant cannot tell right now."""
+        try:
+            return self.live_collection()
+        except VectorStoreError:
+            return None
+
+    def collections(self, include_leases: bool = False) -> list[str]:
+        """Every collection in this Qdrant; the catalog's load leases only if asked."""
+        names = self.call(
             "list collections",
             lambda: [c.name for c in self.client.get_collections().collections],
         )
+        lease = f"{self.alias}{LEASE_INFIX}"
+        return [name for name in names if include_leases or not name.startswith(lease)]
 
     def collection_exists(self, name: str) -> bool:
         return self.call("check a collection", lambda: self.client.collection_exists(name))
@@ -333,7 +344,14 @@ class CatalogStore:
             )
             self.client.update_collection_aliases(change_aliases_operations=operations)
 
-        self.call("switch the catalog alias", switch)
+        try:
+            self.call("switch the catalog alias", switch)
+        except VectorStoreError:
+            # The request may have been applied with its answer lost (a timeout): then the
+            # switch happened, and the new collection is live.
+            if self._live_or_none() != new_collection:
+                raise
+            logger.warning("the alias switch went through although its answer was lost")
         self._verified = None
         logger.info(
             "catalog alias switched",

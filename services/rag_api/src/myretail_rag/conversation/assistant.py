@@ -1,15 +1,18 @@
 """One shopping turn: history in, answer (LLM chain or retrieval-only) out, history saved.
 
 Errors leave here as the failing dependency's own exception (vector store, embedding
-model, history store, or :class:`ChatModelError` naming the chat model), which the HTTP
-layer turns into a 503 with a clear message. When the chat model fails and
-``CHAT_FALLBACK=retrieval_only``, the answer is the retrieval-only table with a note
-instead.
+model, or :class:`ChatModelError` naming the chat model), which the HTTP layer turns into
+a 503 with a clear message. When the chat model fails and ``CHAT_FALLBACK=retrieval_only``,
+the answer is the retrieval-only table with a note instead (the note names no endpoint).
+
+The chat history degrades instead of failing: when it cannot be read, the turn is answered
+without it; when the answer cannot be saved, it is returned anyway. Either way the answer's
+``warnings`` say so. Every answer is made inert before it leaves (no images, no raw HTML:
+:mod:`myretail_common.safe_markdown`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,10 +22,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from starlette.concurrency import run_in_threadpool
 
+from myretail_common.safe_markdown import inert_markdown
 from myretail_rag.catalog.vector_store import Hit
 from myretail_rag.conversation.chain import ChatModelError, create_conversational_chain
 from myretail_rag.conversation.chat_models import ChatModelInfo
-from myretail_rag.conversation.history import HistoryStore
+from myretail_rag.conversation.history import HistoryStore, HistoryUnavailableError
 from myretail_rag.conversation.retriever import CatalogRetriever
 from myretail_rag.settings import RagSettings
 from myretail_rag.understanding import retrieval_only
@@ -33,6 +37,15 @@ logger = logging.getLogger(__name__)
 STATE_KEY = "myretail_retrieval"
 Mode = Literal["llm", "retrieval_only", "retrieval_only_fallback"]
 
+HISTORY_UNREADABLE = (
+    "The chat history is unavailable right now: this answer does not use your earlier "
+    "messages, and it is not saved for follow-up questions."
+)
+HISTORY_UNSAVED = (
+    "The chat history is unavailable right now: follow-up questions will not see this answer."
+)
+FALLBACK_NOTE = "_The chat model is unavailable right now; here are the closest catalog matches._"
+
 
 @dataclass
 class Answer:
@@ -41,6 +54,7 @@ class Answer:
     mode: Mode
     standalone_question: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 class ShoppingAssistant:
@@ -71,9 +85,16 @@ class ShoppingAssistant:
 
     async def answer(self, prompt: str, session_key: str) -> Answer:
         started = time.perf_counter()
-        messages = await run_in_threadpool(
-            self.history.messages, session_key, self.settings.history_max_turns
-        )
+        warnings: list[str] = []
+        try:
+            messages = await run_in_threadpool(
+                self.history.messages, session_key, self.settings.history_max_turns
+            )
+        except HistoryUnavailableError as exc:
+            logger.warning(
+                "chat history unreadable; answering without it", extra={"reason": str(exc)}
+            )
+            messages, warnings = [], [HISTORY_UNREADABLE]
         if self.chain is not None:
             try:
                 result = await self._llm(prompt, messages)
@@ -88,11 +109,24 @@ class ShoppingAssistant:
         else:
             result = await self._retrieval_only(prompt, messages, fallback=False)
         answer_message, answer = result
-        await run_in_threadpool(
-            self.history.append, session_key, [HumanMessage(prompt), answer_message]
-        )
+        if not warnings:  # unreadable history: the store is down, saving would only wait
+            warnings = await self._save(session_key, prompt, answer_message)
+        answer.warnings = warnings
         answer.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return answer
+
+    async def _save(self, session_key: str, prompt: str, answer: AIMessage) -> list[str]:
+        """Append the turn to the history; the warnings for the answer if that failed."""
+        try:
+            await run_in_threadpool(
+                self.history.append, session_key, [HumanMessage(prompt), answer]
+            )
+        except HistoryUnavailableError as exc:
+            logger.warning(
+                "chat history unwritable; answer returned unsaved", extra={"reason": str(exc)}
+            )
+            return [HISTORY_UNSAVED]
+        return []
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -107,13 +141,11 @@ class ShoppingAssistant:
         history = [
             HumanMessage(m.content) if m.type == "human" else AIMessage(m.content) for m in messages
         ]
-        limit = self.settings.chat_timeout_seconds * 2 + 5
-        try:
-            result: dict[str, Any] = await asyncio.wait_for(
-                self.chain.ainvoke({"input": prompt, "chat_history": history}), timeout=limit
-            )
-        except TimeoutError as exc:
-            raise ChatModelError(f"no answer within {limit:g}s") from exc
+        # Each chat-model call has its own timeout (CHAT_TIMEOUT_SECONDS); the whole answer
+        # has the route's (REQUEST_TIMEOUT_SECONDS).
+        result: dict[str, Any] = await self.chain.ainvoke(
+            {"input": prompt, "chat_history": history}
+        )
         documents = result.get("context") or []
         hits = [
             Hit(
@@ -124,7 +156,7 @@ class ShoppingAssistant:
             )
             for doc in documents
         ]
-        text = str(result.get("answer") or "").strip()
+        text = inert_markdown(str(result.get("answer") or "").strip())
         if not text:
             raise ChatModelError("the chat model returned an empty answer")
         standalone = str(result.get("standalone_question") or prompt)
@@ -154,11 +186,9 @@ class ShoppingAssistant:
         result = await run_in_threadpool(
             retrieval_only.answer, self.search, prompt, previous, self.settings.retrieval_k
         )
-        text = result.text
-        if fallback:
-            what = self.chat_info.describe() if self.chat_info else "The chat model"
-            note = f"_{what} is unavailable right now; here are the closest catalog matches._"
-            text = f"{note}\n\n{text}"
+        text = inert_markdown(result.text)
+        if fallback:  # shoppers see no model names or internal endpoints
+            text = f"{FALLBACK_NOTE}\n\n{text}"
         message = AIMessage(text, additional_kwargs={STATE_KEY: result.state.to_dict()})
         mode: Mode = "retrieval_only_fallback" if fallback else "retrieval_only"
         return message, Answer(text, result.hits, mode)

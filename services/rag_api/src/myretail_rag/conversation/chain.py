@@ -14,7 +14,11 @@ Three steps, as in the book's original chain:
    (:mod:`myretail_rag.conversation.assistant`), so only the last ``HISTORY_MAX_TURNS`` turns go in.
 
 The output is a dict: ``input``, ``chat_history``, ``standalone_question``, ``context``
-(the documents) and ``answer``.
+(the documents), ``request`` and ``answer``.
+
+Prompt placement: system messages hold only our instructions and catalog data. What the
+shopper wrote (the message, and the standalone question rewritten from it) goes in human
+messages, never given the authority of an instruction.
 """
 
 from __future__ import annotations
@@ -53,17 +57,17 @@ ANSWER_SYSTEM = (
     "You are MyRetail's shopping assistant. Recommend products only from the catalog "
     "products below; never invent products, prices or ratings. When the shopper asks for a "
     "table, answer with a Markdown table (name, brand, price, rating and why it fits). If "
-    "nothing below fits, say so.\n\n"
-    "The shopper's request as a standalone question: {standalone_question}\n\n"
+    "nothing below fits, say so. No images or HTML.\n\n"
     "Catalog products:\n{context}"
 )
 ANSWER_PROMPT = ChatPromptTemplate.from_messages(
     [
         ("system", ANSWER_SYSTEM),
         MessagesPlaceholder("chat_history"),
-        ("human", "{input}"),
+        ("human", "{request}"),
     ]
 )
+STANDALONE_NOTE = "\n\n(As a standalone question: {standalone_question})"
 DOCUMENT_PROMPT = PromptTemplate.from_template(
     "- [{product_id}] {name} | brand {brand} | ${price} | rating {rating} | "
     "{subcategory} for {gender} ({age_group})\n  {description}"
@@ -93,6 +97,15 @@ def guarded(model: BaseChatModel) -> Runnable[Any, Any]:
     return RunnableLambda(call, afunc=acall, name="chat_model")
 
 
+def _shopper_request(value: dict[str, Any]) -> str:
+    """The last human message of the answer prompt: the shopper's message, and the
+    standalone question when the rewrite changed it."""
+    message, standalone = str(value["input"]), str(value["standalone_question"])
+    if standalone.strip() == message.strip():
+        return message
+    return message + STANDALONE_NOTE.format(standalone_question=standalone)
+
+
 def _standalone_or_input(value: dict[str, Any]) -> str:
     """The rewritten question, or the original one when the model returned nothing."""
     rewritten = str(value.get("rewritten") or "").strip()
@@ -117,6 +130,7 @@ def create_conversational_chain(
     return (
         RunnablePassthrough.assign(standalone_question=standalone_question)
         .assign(context=itemgetter("standalone_question") | retriever)
+        .assign(request=RunnableLambda(_shopper_request))
         .assign(answer=answer)
         .with_config(run_name="conversational_rag")
     )

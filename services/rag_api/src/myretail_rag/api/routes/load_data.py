@@ -1,5 +1,6 @@
 """``POST /load_data``: load a catalog CSV from a URL (the book's v0 shape; admin token
-when set)."""
+when set). The catalog lease is taken first, so a second load, on this replica or another,
+is a 409 before anything is downloaded."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from myretail_common.errors import ApiError, ErrorResponse
 from myretail_rag.api.dependencies import ComponentsDep, require_admin
 from myretail_rag.api.errors import domain_errors_as_http
 from myretail_rag.api.schemas import LoadDataRequest, LoadDataResponse
+from myretail_rag.catalog.lease import CatalogLease
 from myretail_rag.catalog.loading import load_catalog
 from myretail_rag.catalog.sources import SourcePolicy, describe_source, read_source
 
@@ -30,21 +32,28 @@ router = APIRouter(tags=["catalog"])
 async def load_data(body: LoadDataRequest, components: ComponentsDep) -> LoadDataResponse:
     settings = components.settings
     metrics = components.metrics
-    if not components.load_lock.acquire(blocking=False):
-        raise ApiError("a catalog load is already running", status_code=409, error_type="conflict")
     try:
         with domain_errors_as_http(metrics):
             store, embeddings = components.require_loader()
-            policy = SourcePolicy.for_api(settings)
-            data = await run_in_threadpool(read_source, body.url, policy, settings)
-            result = await run_in_threadpool(
-                load_catalog, data, store, embeddings, source=body.url, settings=settings
-            )
+            lease = CatalogLease(store, settings.load_lease_seconds)
+            await run_in_threadpool(lease.acquire)
+            try:
+                policy = SourcePolicy.for_api(settings)
+                data = await run_in_threadpool(read_source, body.url, policy, settings)
+                result = await run_in_threadpool(
+                    load_catalog,
+                    data,
+                    store,
+                    embeddings,
+                    source=body.url,
+                    settings=settings,
+                    lease=lease,
+                )
+            finally:
+                await run_in_threadpool(lease.release)
     except ApiError:
         metrics.loads.labels("failed").inc()
         raise
-    finally:
-        components.load_lock.release()
     metrics.loads.labels("loaded").inc()
     components.catalog_loaded(result.products)
     return LoadDataResponse(
