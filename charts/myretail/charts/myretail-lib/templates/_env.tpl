@@ -119,3 +119,20 @@ The model store's PVC (file:// stores), mounted at global.modelStore.pvc.mountPa
     claimName: {{ $pvc.claimName }}
 {{- end }}
 {{- end -}}
+
+{{/*
+The layout of new catalog collections on a Qdrant cluster (global.qdrant.shards,
+replicationFactor, writeConsistencyFactor), for every pod that creates collections: the RAG
+API and the catalog restore. Unset values are left out (Qdrant's own defaults apply).
+  {{- include "myretail.env.qdrantLayout" . | nindent 12 }}
+*/}}
+{{- define "myretail.env.qdrantLayout" -}}
+{{- with .Values.global.qdrant }}
+{{- range $env, $value := dict "QDRANT_SHARD_NUMBER" .shards "QDRANT_REPLICATION_FACTOR" .replicationFactor "QDRANT_WRITE_CONSISTENCY_FACTOR" .writeConsistencyFactor }}
+{{- if not (kindIs "invalid" $value) }}
+- name: {{ $env }}
+  value: {{ $value | int | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}

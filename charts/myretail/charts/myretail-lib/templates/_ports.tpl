@@ -17,6 +17,11 @@ qdrant:
   - {name: grpc, port: 6334}
 redis:
   - {name: redis, port: 6379}
+# Qdrant's peer-to-peer port (Raft consensus, shard transfers), opened only in distributed mode
+# (qdrant.replicaCount > 1) and only between Qdrant's own pods: not one of the component's
+# ports that its clients, its ClusterIP Service or other components' policies see.
+qdrant-p2p:
+  - {name: p2p, port: 6335}
 {{- end -}}
 
 {{/*
