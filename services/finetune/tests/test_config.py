@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,35 @@ def test_required_values(clean_env: pytest.MonkeyPatch) -> None:
         settings.tag()
     with pytest.raises(ConfigError, match="BASE_MODEL"):
         settings.base_model_spec()
+
+
+def test_checkpoints_go_to_an_s3_store_by_default(clean_env: pytest.MonkeyPatch) -> None:
+    """A spot retry may run in another zone, where a volume cannot follow: with the store
+    on S3, checkpoints live beside the model in the store unless CHECKPOINT_DIR is set."""
+    clean_env.setenv("MODEL_ASSETS_BUCKET", "assets")
+    clean_env.setenv("MODEL_TAG", "v3")
+    settings = load_settings()
+    assert settings.checkpoint_location() == "s3://assets/models/loyalty-assistant/.checkpoints/v3"
+    clean_env.setenv("CHECKPOINT_DIR", "/checkpoints/run")
+    assert load_settings().checkpoint_location() == "/checkpoints/run"
+    clean_env.delenv("MODEL_ASSETS_BUCKET")
+    clean_env.delenv("CHECKPOINT_DIR")
+    local = load_settings().checkpoint_location()
+    assert local == str(Path("var") / "checkpoints" / "loyalty-assistant" / "v3")
+
+
+def test_the_model_cache_is_writable_under_a_read_only_root(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # /sys is read-only even for root: like the working directory of the Job's container.
+    clean_env.chdir("/sys")
+    clean_env.delenv("HF_HOME", raising=False)
+    clean_env.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    assert load_settings().model_cache() == tmp_path / "tmp" / "myretail-model-cache"
+    clean_env.setenv("HF_HOME", str(tmp_path / "hf"))  # the chart's cache volume
+    assert load_settings().model_cache() == tmp_path / "hf" / "myretail-model-cache"
+    clean_env.setenv("MODEL_CACHE_DIR", "/sys/model-cache")
+    with pytest.raises(ConfigError, match="MODEL_CACHE_DIR /sys/model-cache is not a writable"):
+        load_settings().model_cache()
+    clean_env.setenv("MODEL_CACHE_DIR", str(tmp_path / "named"))
+    assert load_settings().model_cache() == tmp_path / "named"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from myretail_common.prompt import build_prompt, extract_answer
+from myretail_finetune.cli import main
 from myretail_finetune.data import contains_facts, key_facts
 from myretail_finetune.errors import TagExistsError
 from myretail_finetune.job import run_job
@@ -123,11 +124,51 @@ def test_checkpoints_are_complete_and_pruned(published_adapter: PublishedAdapter
         assert (folder / "optimizer.pt").is_file() and (folder / "trainer_state.json").is_file()
 
 
+def test_a_retry_of_the_published_run_succeeds_without_training(
+    published_adapter: PublishedAdapter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    restore_logging: None,
+) -> None:
+    """The Job's pod retried after it published (killed before it could exit 0): same
+    inputs, same tag — the retry reports the published tag and exits 0."""
+    assert published_adapter.manifest["run_fingerprint"]
+    retry = published_adapter.settings.model_copy(
+        update={"metrics_file": str(tmp_path / "metrics.jsonl")}
+    )
+    result = run_job(retry)
+    assert result.manifest == published_adapter.manifest  # nothing trained or republished
+    summary = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert summary["already_published"] is True
+    # The command line too: exit code 0, not "tag exists".
+    settings = published_adapter.settings
+    monkeypatch.setenv("MODEL_STORE_URI", settings.store_uri())
+    flags = {
+        "--train-dataset-file": settings.train_dataset_file,
+        "--eval-dataset-file": settings.eval_dataset_file,
+        "--base-model": str(settings.base_model),
+        "--model-name": settings.model_name,
+        "--model-tag": settings.tag(),
+        "--profile": settings.profile,
+        "--method": settings.method,
+        "--min-eval-accuracy": str(settings.min_eval_accuracy),
+        "--checkpoint-dir": str(tmp_path / "checkpoints"),
+        "--metrics-file": str(tmp_path / "cli-metrics.jsonl"),
+    }
+    assert main(["train", *[part for flag in flags.items() for part in flag]]) == 0
+    assert "error" not in capsys.readouterr().err
+
+
 def test_tags_are_immutable_unless_forced(
     published_adapter: PublishedAdapter, tmp_path: Path
 ) -> None:
+    # Another run (here: another learning rate) may not take the tag.
+    other_run = published_adapter.settings.model_copy(
+        update={"learning_rate": 1e-3, "metrics_file": str(tmp_path / "other.jsonl")}
+    )
     with pytest.raises(TagExistsError, match="already exists"):
-        run_job(published_adapter.settings)
+        run_job(other_run)
     # Forced: the run resumes from its final checkpoint (no training), re-evaluates,
     # republishes. On a copy of the run: the session's adapter is shared, read-only.
     copy = tmp_path / "run"

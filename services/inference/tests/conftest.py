@@ -5,15 +5,24 @@ conftest.py) is a LoRA
 adapter trained on the tiny base by the real fine-tune Job and published to a ``file://``
 model store. The model is loaded once per session through the service's own loader;
 every engine and live server in this suite shares it (an engine is cheap: one thread).
+``openai_schema`` validates answers against OpenAI's published response schemas
+(``data/openai-response-schemas.json``, see ``data/README.md``).
 """
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+import openai
 import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from myretail_inference.engine import BatchingEngine
 from myretail_inference.loader import LoadedModel, load_model
@@ -60,3 +69,65 @@ def server(settings: InferenceSettings, engine: BatchingEngine) -> Iterator[Live
     """One live server on loopback for the whole session (batch 16, queue 64)."""
     with serve_engine(settings, engine) as live:
         yield live
+
+
+@pytest.fixture(scope="module")
+def http(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def client(server: LiveServer) -> openai.OpenAI:
+    """The official OpenAI client, pointed at the live server."""
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+
+
+# -- OpenAI's published response schemas --------------------------------------------------
+
+OPENAI_SCHEMAS = Path(__file__).parent / "data" / "openai-response-schemas.json"
+
+
+def _nullable_as_null(node: Any) -> Any:
+    """OpenAPI 3.0's ``nullable: true`` (ignored by JSON Schema) as "or null"."""
+    if isinstance(node, list):
+        return [_nullable_as_null(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _nullable_as_null(value) for key, value in node.items()}
+    if node.get("nullable") is True:
+        del node["nullable"]
+        return {"anyOf": [node, {"type": "null"}]}
+    return node
+
+
+class OpenAISchema:
+    """``validate("CreateChatCompletionResponse", body)`` raises when ``body`` does not fit."""
+
+    uri = "urn:openai:response-schemas"
+    completion_chunk = "CreateCompletionResponse (stream chunk)"
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        document = _nullable_as_null(document)
+        schemas = document["components"]["schemas"]
+        # Completion stream chunks: finish_reason is null on every chunk but the last, as
+        # OpenAI's live API sends it (the document types it as a string only).
+        chunk = copy.deepcopy(schemas["CreateCompletionResponse"])
+        reason = chunk["properties"]["choices"]["items"]["properties"]["finish_reason"]
+        chunk["properties"]["choices"]["items"]["properties"]["finish_reason"] = {
+            "anyOf": [reason, {"type": "null"}]
+        }
+        schemas[self.completion_chunk] = chunk
+        resource = Resource.from_contents(document, default_specification=DRAFT202012)
+        self.registry: Registry[Any] = Registry().with_resource(self.uri, resource)
+        self.names = set(schemas)
+
+    def validate(self, name: str, instance: Any) -> None:
+        assert name in self.names, name
+        ref = {"$ref": f"{self.uri}#/components/schemas/{name}"}
+        Draft202012Validator(ref, registry=self.registry).validate(instance)
+
+
+@pytest.fixture(scope="session")
+def openai_schema() -> OpenAISchema:
+    return OpenAISchema(json.loads(OPENAI_SCHEMAS.read_text(encoding="utf-8")))

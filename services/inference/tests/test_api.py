@@ -27,11 +27,6 @@ pytestmark = pytest.mark.slow
 MAX_TOKENS = 24
 
 
-@pytest.fixture(scope="module")
-def client(server: LiveServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
-
-
 def _generate(server: LiveServer, prompt: str, **extra: Any) -> dict[str, Any]:
     response = httpx.post(
         f"{server.url}/generate",

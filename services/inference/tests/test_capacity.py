@@ -24,9 +24,11 @@ from myretail_testkit.servers import LiveServer
 
 pytestmark = pytest.mark.slow
 
+# Long enough to hold the slot while the test acts, short enough for the tiny model's
+# 512-token context (prompt + max_tokens beyond it is a 400 before any work).
 LONG = {
     "prompt": "MyElite",
-    "max_tokens": 1000,
+    "max_tokens": 480,
     "ignore_eos": True,
     "temperature": 0,
     "stream": True,
@@ -105,7 +107,7 @@ def test_non_streaming_disconnect_cancels_the_request(
 ) -> None:
     server, engine = tight
     cancelled_before = _cancelled(server)
-    body = b'{"prompt": "MyElite", "max_tokens": 1000, "ignore_eos": true, "temperature": 0}'
+    body = b'{"prompt": "MyElite", "max_tokens": 480, "ignore_eos": true, "temperature": 0}'
     request = (
         b"POST /v1/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode()

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import pytest
 
 from myretail_common.prompt import STOP_SEQUENCES, build_prompt
 from myretail_inference.engine import BatchingEngine, visible_text
-from myretail_inference.engine_api import Finished, NullObserver, SamplingParams, TextDelta
+from myretail_inference.engine_api import Finished, SamplingParams, TextDelta
 from myretail_inference.loader import LoadedModel
-from myretail_testkit.inference import start_engine
+from myretail_testkit.inference import (
+    Recorder,
+    join_mid_flight,
+    start_engine,
+    stream,
+    wait_until_idle,
+)
 
 
 def test_visible_text_holds_back_possible_stop_sequences() -> None:
@@ -34,31 +36,11 @@ def test_sampling_params_are_validated() -> None:
         {"temperature": -1.0},
         {"top_p": 0.0},
         {"repetition_penalty": 0.0},
+        {"top_k": -1},
         {"stop": ("",)},
     ):
         with pytest.raises(ValueError):
             SamplingParams(**bad)  # type: ignore[arg-type]
-
-
-@dataclass
-class Recorder(NullObserver):
-    """An engine observer that keeps the batch size of every forward pass.
-
-    ``on_decode`` (called on the engine thread, after the n-th decode pass) lets a test
-    act at an exact engine step instead of at a wall-clock or consumer-pace moment.
-    """
-
-    passes: list[tuple[str, int]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    on_decode: dict[int, Callable[[], None]] = field(default_factory=dict)
-
-    def forward_pass(self, kind: str, batch_size: int, seconds: float) -> None:
-        with self.lock:
-            self.passes.append((kind, batch_size))
-            decodes = sum(1 for recorded, _ in self.passes if recorded == "decode")
-        action = self.on_decode.pop(decodes, None) if kind == "decode" else None
-        if action is not None:
-            action()
 
 
 @pytest.fixture(scope="module")
@@ -76,46 +58,15 @@ def test_requests_join_and_leave_between_decode_steps(
     long = SamplingParams(max_new_tokens=40, ignore_eos=True)
     short = SamplingParams(max_new_tokens=6, ignore_eos=True, stop=STOP_SEQUENCES)
     prompts = [engine.encode(build_prompt(q)) for q in questions[:3]]
-    alone = [engine.generate_sync(prompts[0], long)] + [
-        engine.generate_sync(p, short) for p in prompts[1:]
-    ]
-    observer = engine.observer
-    assert isinstance(observer, Recorder)
-
-    async def staggered() -> list[Finished]:
-        loop = asyncio.get_running_loop()
-        later: list[asyncio.Future[Finished]] = []
-
-        async def join(prompt: list[int]) -> None:
-            later.append(asyncio.ensure_future(engine.submit(prompt, short).result()))
-
-        def join_now(prompt: list[int]) -> Callable[[], None]:
-            # Runs on the engine thread after a decode pass and waits until the joiner is
-            # queued, so it is admitted before the next pass whatever the machine's load.
-            return lambda: asyncio.run_coroutine_threadsafe(join(prompt), loop).result(10)
-
-        # Join while the long request is decoding: the first joiner (6 tokens) is done
-        # long before the second one arrives, so at most two rows ever share a pass.
-        observer.on_decode.update({5: join_now(prompts[1]), 15: join_now(prompts[2])})
-        first = await engine.submit(prompts[0], long).result()
-        return [first, *(await asyncio.gather(*later))]
-
-    observer.passes.clear()
-    together = asyncio.run(staggered())
-    assert not observer.on_decode  # both joiners were submitted mid-flight
-    assert [r.text for r in together] == [r.text for r in alone]
-    assert [r.finish_reason for r in together] == ["length", "length", "length"]
-    decode_sizes = [size for kind, size in observer.passes if kind == "decode"]
+    # Join while the long request is decoding: the first joiner (6 tokens) is done
+    # long before the second one arrives, so at most two rows ever share a pass.
+    run = join_mid_flight(engine, prompts, long, short, join_after=(5, 15))
+    assert run.joined_mid_flight  # both joiners were submitted mid-flight
+    assert [r.text for r in run.together] == [r.text for r in run.alone]
+    assert [r.finish_reason for r in run.together] == ["length", "length", "length"]
+    decode_sizes = run.decode_sizes
     assert max(decode_sizes) == 2  # the joiners shared passes with the long request
     assert decode_sizes[-1] == 1  # ... and left the batch when they were done
-    _wait_until_idle(engine)
-
-
-def _wait_until_idle(engine: BatchingEngine) -> None:
-    deadline = time.monotonic() + 10
-    while engine.stats()["active"] or engine.stats()["queue_depth"]:
-        assert time.monotonic() < deadline, engine.stats()
-        time.sleep(0.01)
 
 
 def test_streamed_deltas_add_up_to_the_final_text(
@@ -125,17 +76,7 @@ def test_streamed_deltas_add_up_to_the_final_text(
         max_new_tokens=20, repetition_penalty=1.15, stop=STOP_SEQUENCES, trim_whitespace=True
     )
 
-    async def run() -> tuple[str, Finished]:
-        handle = recorded.submit(recorded.encode(build_prompt(questions[1])), params)
-        text = ""
-        async for event in handle.events():
-            if isinstance(event, TextDelta):
-                text += event.text
-            else:
-                return text, event
-        raise AssertionError("no final event")
-
-    streamed, final = asyncio.run(run())
+    streamed, final = stream(recorded, recorded.encode(build_prompt(questions[1])), params)
     assert streamed == final.text
     assert final.text == final.text.strip()
     assert final.time_to_first_token is not None and final.time_to_first_token > 0
@@ -158,4 +99,4 @@ def test_cancel_frees_the_slot(recorded: BatchingEngine) -> None:
     final = asyncio.run(run())
     assert final.finish_reason == "cancelled"
     assert final.completion_tokens < 400
-    _wait_until_idle(recorded)
+    wait_until_idle(recorded)

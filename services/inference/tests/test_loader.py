@@ -19,9 +19,16 @@ from myretail_common.model_store import ModelStore
 from myretail_common.ports import free_port
 from myretail_common.storage import Storage
 from myretail_inference.cli import main
-from myretail_inference.loader import LoadedModel, ModelLoadError, load_model
+from myretail_inference.loader import (
+    LoadedModel,
+    ModelLoadError,
+    choose_dtype,
+    load_model,
+    model_load_kwargs,
+)
 from myretail_inference.settings import InferenceSettings
-from myretail_testkit.inference import make_settings
+from myretail_testkit.inference import make_settings, need_cuda
+from myretail_testkit.llama3 import publish_llama3_adapter
 
 pytestmark = pytest.mark.slow
 
@@ -130,3 +137,63 @@ def test_console_script_serves_and_reports_ready(published_adapter: Any, tmp_pat
     assert process.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM
     lines = [json.loads(line) for line in output.decode().splitlines() if line.startswith("{")]
     assert any(line["message"] == "engine warmed up" for line in lines)
+
+
+# -- precision and placement -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [("bfloat16", torch.bfloat16), ("float16", torch.bfloat16), ("float32", torch.float32)],
+)
+def test_on_cpu_the_checkpoint_precision_is_kept_never_widened_to_fp32(
+    declared: str, expected: torch.dtype
+) -> None:
+    settings = InferenceSettings(model_tag="v1")
+    assert choose_dtype(settings, "cpu", declared) == expected
+    assert choose_dtype(settings, "cpu", None) == torch.float32  # nothing declared: fp32
+    explicit = settings.model_copy(update={"dtype": "float32"})
+    assert choose_dtype(explicit, "cpu", "bfloat16") == torch.float32  # asked for
+
+
+def test_on_cuda_bf16_by_default_straight_onto_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = InferenceSettings(model_tag="v1")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    for declared in ("float32", "bfloat16", None):  # an fp32 checkpoint too: not at 4 bytes
+        kwargs = model_load_kwargs(settings, "cuda", declared, None)
+        assert kwargs["dtype"] == torch.bfloat16
+        assert kwargs["device_map"] == {"": "cuda"}  # no copy in host memory first
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert model_load_kwargs(settings, "cuda", "float32", None)["dtype"] == torch.float16
+    assert "device_map" not in model_load_kwargs(settings, "cpu", "float32", None)
+
+
+def test_a_bf16_checkpoint_is_served_in_bf16_by_default(tmp_path: Path) -> None:
+    """Llama 3 8B's checkpoint is bf16: served at 2 bytes a weight, not 4, by default."""
+    published = publish_llama3_adapter(tmp_path / "store")
+    loaded = load_model(make_settings(published, tmp_path / "cache"))
+    assert loaded.model.get_input_embeddings().weight.dtype == torch.bfloat16
+    assert loaded.model.dtype == torch.bfloat16
+
+
+def test_on_cuda_the_model_is_loaded_straight_to_the_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need_cuda()
+    published = publish_llama3_adapter(tmp_path / "store")
+    from transformers import AutoModelForCausalLM
+
+    calls: list[dict[str, Any]] = []
+    original = AutoModelForCausalLM.from_pretrained
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", spy)
+    loaded = load_model(make_settings(published, tmp_path / "cache", device="cuda"))
+    assert calls and calls[0]["device_map"] == {"": "cuda"}
+    assert calls[0]["dtype"] == torch.bfloat16
+    assert loaded.info.device == "cuda"
+    assert all(p.device.type == "cuda" for p in loaded.model.parameters())
+    assert loaded.model.dtype == torch.bfloat16

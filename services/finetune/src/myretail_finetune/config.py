@@ -8,11 +8,19 @@ YAML keys are the field names below (``learning_rate: 2e-4``) or the variable na
 
 Hyper-parameters left unset take the defaults of the chosen profile and method
 (:data:`PROFILE_DEFAULTS`); :meth:`FinetuneSettings.resolved` returns them filled in.
+
+The Job runs in a container with a read-only root filesystem: every place it writes is
+either named (``MODEL_CACHE_DIR``, ``CHECKPOINT_DIR``) and checked at start, or chosen
+among writable ones (:meth:`FinetuneSettings.model_cache`). With the model store on S3,
+checkpoints go to the store too unless ``CHECKPOINT_DIR`` says otherwise, so a retry of
+a spot-reclaimed pod resumes in any availability zone.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +36,11 @@ Profile = Literal["cpu", "qlora"]
 Method = Literal["lora", "full"]
 
 PROD_BASE_MODEL = "meta-llama/Meta-Llama-3-8B"
+# The repetition penalty POST /generate answers with (the inference service's default):
+# the accuracy gate generates with it so that it measures what is served.
+SERVING_REPETITION_PENALTY = 1.15
+# Where checkpoints go inside a model's folder of the store (never a valid tag name).
+STORE_CHECKPOINTS = ".checkpoints"
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -52,6 +65,7 @@ class HyperParameters:
     gradient_checkpointing: bool
     seed: int
     logging_steps: int
+    eval_batch_size: int
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -73,6 +87,9 @@ _QLORA_LORA: dict[str, Any] = {
     "optimizer": "paged_adamw_8bit",
     "gradient_checkpointing": True,
     "max_seq_length": 512,
+    # Loss evaluation upcasts logits to fp32: 4 x 512 tokens x 128256 (Llama 3's vocabulary)
+    # x 4 bytes is 1 GiB, beside the 8B model on a 24 GB GPU.
+    "eval_batch_size": 4,
 }
 _CPU_LORA: dict[str, Any] = {
     "learning_rate": 3e-3,
@@ -88,6 +105,7 @@ _CPU_LORA: dict[str, Any] = {
     "optimizer": "adamw_torch",
     "gradient_checkpointing": False,
     "max_seq_length": 256,
+    "eval_batch_size": 32,
 }
 PROFILE_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("qlora", "lora"): _QLORA_LORA,
@@ -121,8 +139,10 @@ class FinetuneSettings(CommonSettings):
     )
     model_name: str = Field(default="loyalty-assistant", description="published model name")
     model_tag: str | None = Field(default=None, description="published tag (required)")
-    model_cache_dir: str = Field(
-        default="./var/model-cache", description="local copy of a base model from the store"
+    model_cache_dir: str | None = Field(
+        default=None,
+        description="local copy of a base model from the store; default: ./var/model-cache, "
+        "else $HF_HOME/myretail-model-cache, else the temporary folder (first writable)",
     )
     force_publish: bool = Field(default=False, description="overwrite an existing tag")
 
@@ -164,7 +184,12 @@ class FinetuneSettings(CommonSettings):
     min_eval_accuracy: float | None = Field(default=None, ge=0, le=1)
     eval_before_training: bool = True
     eval_train_accuracy: bool = True
-    eval_batch_size: int = Field(default=32, ge=1)
+    eval_batch_size: int | None = Field(default=None, ge=1)
+    eval_repetition_penalty: float = Field(
+        default=SERVING_REPETITION_PENALTY,
+        gt=0,
+        description="repetition penalty of the accuracy gate's answers (the served one)",
+    )
     eval_max_new_tokens: int = Field(default=48, ge=1)
     eval_max_examples: int | None = Field(default=None, ge=1)
 
@@ -209,6 +234,7 @@ class FinetuneSettings(CommonSettings):
             gradient_checkpointing=pick("gradient_checkpointing"),
             seed=self.seed,
             logging_steps=self.logging_steps,
+            eval_batch_size=pick("eval_batch_size"),
         )
 
     def base_model_spec(self) -> str:
@@ -228,9 +254,45 @@ class FinetuneSettings(CommonSettings):
         return self.model_tag
 
     def checkpoint_location(self) -> str:
+        """CHECKPOINT_DIR; else beside the model in an S3 store (a retry may run in another
+        zone, where a volume would not follow); else a local folder."""
         if self.checkpoint_dir:
             return self.checkpoint_dir
+        store = self.store_uri().rstrip("/")
+        if store.startswith(("s3://", "s3a://")):
+            return f"{store}/{self.model_name}/{STORE_CHECKPOINTS}/{self.tag()}"
         return str(Path("var") / "checkpoints" / self.model_name / self.tag())
+
+    def model_cache(self) -> Path:
+        """A writable folder for downloaded base models (see ``model_cache_dir``)."""
+        if self.model_cache_dir:
+            folder = Path(self.model_cache_dir)
+            if not writable_dir(folder):
+                raise ConfigError(f"MODEL_CACHE_DIR {folder} is not a writable folder")
+            return folder
+        candidates = [Path("var") / "model-cache"]
+        if os.environ.get("HF_HOME"):
+            candidates.append(Path(os.environ["HF_HOME"]) / "myretail-model-cache")
+        candidates.append(Path(tempfile.gettempdir()) / "myretail-model-cache")
+        for folder in candidates:
+            if writable_dir(folder):
+                return folder
+        raise ConfigError(
+            "no writable folder for the model cache (the root filesystem is read-only?): "
+            "set MODEL_CACHE_DIR to a mounted volume"
+        )
+
+
+def writable_dir(folder: Path) -> bool:
+    """True when ``folder`` exists or can be created, and a file can be written in it."""
+    probe = folder / f".write-probe-{uuid.uuid4().hex}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError:
+        return False
+    return True
 
 
 SCHEDULERS = (

@@ -5,6 +5,11 @@ environment (CUDA for qlora), base model — all before any training. Then: eval
 before training (kept with the checkpoints, so a resumed run reports it too), training
 (resumed from the newest complete checkpoint), evaluation after training, the accuracy
 gate, and an atomic publish. Nothing is published unless every step succeeded.
+
+A run is identified by its inputs (:func:`myretail_finetune.publishing.run_fingerprint`,
+recorded in the manifest). When the tag already holds *this* run — the pod was retried
+after it published — the Job reports the published tag and succeeds; another run's tag
+is refused unless forced.
 """
 
 from __future__ import annotations
@@ -34,6 +39,22 @@ class JobResult:
         return metrics
 
 
+def serving_parameters(settings: FinetuneSettings) -> Any:
+    """How the service will answer with this model: what the accuracy gate copies."""
+    from myretail_finetune.evaluation import ServingParameters
+
+    autocast = None
+    if settings.profile == "qlora":  # served in 4-bit with bf16 compute on a GPU
+        import torch
+
+        autocast = torch.bfloat16
+    return ServingParameters(
+        repetition_penalty=settings.eval_repetition_penalty,
+        max_new_tokens=settings.eval_max_new_tokens,
+        autocast_dtype=autocast,
+    )
+
+
 def _evaluate(
     settings: FinetuneSettings,
     trainer: Any,
@@ -51,8 +72,8 @@ def _evaluate(
             model,
             tokenizer,
             dataset,
-            batch_size=settings.eval_batch_size,
-            max_new_tokens=settings.eval_max_new_tokens,
+            batch_size=settings.resolved().eval_batch_size,
+            serving=serving_parameters(settings),
             max_examples=settings.eval_max_examples,
         )
 
@@ -91,12 +112,30 @@ def run_job(settings: FinetuneSettings) -> JobResult:
     options = settings.storage_options()
 
     from myretail_finetune.data import load_dataset_file
-    from myretail_finetune.publishing import check_tag_free, open_store
+    from myretail_finetune.publishing import (
+        PublishedRun,
+        find_published_run,
+        open_store,
+        run_fingerprint,
+        tag_exists,
+    )
 
     store = open_store(settings.store_uri(), options)
-    check_tag_free(store, settings.model_name, tag, settings.force_publish)
+    exists = tag_exists(store, settings.model_name, tag)
     train = load_dataset_file("train", settings.train_dataset_file, options)
     val = load_dataset_file("eval", settings.eval_dataset_file, options)
+    run = PublishedRun(store, settings, tag, run_fingerprint(settings, hp, train, val))
+    if exists:
+        published = find_published_run(run)
+        if published is not None:
+            sink.write(
+                "summary",
+                f"{run.tag_uri} already holds this run (a retry after it was published): "
+                "nothing to do",
+                tag_uri=run.tag_uri,
+                already_published=True,
+            )
+            return JobResult(settings.model_name, tag, run.tag_uri, published)
 
     import datasets
     from transformers import set_seed
@@ -217,6 +256,7 @@ def run_job(settings: FinetuneSettings) -> JobResult:
         phase = time.monotonic()
         train_seconds = timings.get("train_seconds", 0.0)
         manifest = build_manifest(
+            run_fingerprint=run.fingerprint,
             base_model=ref.spec,
             method=settings.method,
             profile=settings.profile,
@@ -235,10 +275,8 @@ def run_job(settings: FinetuneSettings) -> JobResult:
             train_steps=trainer.state.global_step,
             tokens_trained=int(trainer.state.num_input_tokens_seen or 0),
         )
-        published = publish_trained(store, model, tokenizer, settings, tag, manifest)
-        result = JobResult(
-            settings.model_name, tag, store.tag_uri(settings.model_name, tag), published
-        )
+        published = publish_trained(run, model, tokenizer, manifest)
+        result = JobResult(settings.model_name, tag, run.tag_uri, published)
         timings["publish_seconds"] = time.monotonic() - phase
         location.prune(settings.checkpoints_to_keep)
         sink.write(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from myretail_common.storage import ObjectNotFoundError, Storage, StorageError
-from myretail_finetune.config import FinetuneSettings, HyperParameters
+from myretail_finetune.config import FinetuneSettings, HyperParameters, writable_dir
 from myretail_finetune.errors import ConfigError, EnvironmentProblem, StoreError
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def resolve_base_model(settings: FinetuneSettings) -> BaseModelRef:
                 raise ConfigError(f"base model folder {spec} does not exist")
             return BaseModelRef(spec, str(local.resolve()), "store")
         digest = hashlib.sha256(spec.encode()).hexdigest()[:16]
-        target = Path(settings.model_cache_dir) / "base-models" / digest
+        target = settings.model_cache() / "base-models" / digest
         if not (target / "config.json").is_file():
             try:
                 storage = Storage(spec, **settings.storage_options())
@@ -91,9 +91,17 @@ def check_environment(settings: FinetuneSettings) -> None:
 
 
 def _hub_kwargs(settings: FinetuneSettings, ref: BaseModelRef) -> dict[str, Any]:
-    if ref.kind == "hub" and settings.hugging_face_hub_token:
-        return {"token": settings.hugging_face_hub_token.get_secret_value()}
-    return {}
+    """Token and, where the Hub's own cache cannot be written, a cache in ours."""
+    if ref.kind != "hub":
+        return {}
+    kwargs: dict[str, Any] = {}
+    if settings.hugging_face_hub_token:
+        kwargs["token"] = settings.hugging_face_hub_token.get_secret_value()
+    from huggingface_hub import constants
+
+    if not writable_dir(Path(constants.HF_HUB_CACHE)):
+        kwargs["cache_dir"] = str(settings.model_cache() / "hub")
+    return kwargs
 
 
 def load_tokenizer(settings: FinetuneSettings, ref: BaseModelRef) -> Any:

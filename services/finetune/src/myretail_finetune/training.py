@@ -27,7 +27,10 @@ def training_arguments(settings: FinetuneSettings, hp: HyperParameters, output_d
     return TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=hp.batch_size,
-        per_device_eval_batch_size=settings.eval_batch_size,
+        per_device_eval_batch_size=hp.eval_batch_size,
+        # Evaluation keeps the loss only: gathered logits would be batch x length x vocab
+        # (128256 for Llama 3) floats per step, on the GPU.
+        prediction_loss_only=True,
         gradient_accumulation_steps=hp.gradient_accumulation_steps,
         max_steps=hp.max_steps if hp.max_steps is not None else -1,
         num_train_epochs=hp.num_train_epochs,
@@ -56,6 +59,19 @@ def training_arguments(settings: FinetuneSettings, hp: HyperParameters, output_d
     )
 
 
+def make_collator(tokenizer: Any) -> Any:
+    """Pads each batch to its longest example: inputs with the pad token (the EOS token
+    when the tokenizer has none, as Llama 3's), labels with -100. The labels come from the
+    examples themselves, so the EOS that ends every answer keeps its label (a collator
+    that derives labels from ``input_ids != pad`` would mask it and the model would never
+    learn to stop)."""
+    from transformers import DataCollatorForSeq2Seq
+
+    return DataCollatorForSeq2Seq(
+        tokenizer, padding=True, label_pad_token_id=-100, return_tensors="pt"
+    )
+
+
 def build_trainer(
     model: Any,
     tokenizer: Any,
@@ -64,15 +80,12 @@ def build_trainer(
     eval_dataset: Any,
     callbacks: list[Any],
 ) -> Any:
-    from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer
+    from transformers import PrinterCallback, Trainer
 
-    collator = DataCollatorForSeq2Seq(
-        tokenizer, padding=True, label_pad_token_id=-100, return_tensors="pt"
-    )
     trainer = Trainer(
         model=model,
         args=args,
-        data_collator=collator,
+        data_collator=make_collator(tokenizer),
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=tokenizer,

@@ -24,7 +24,8 @@ from myretail_inference import __version__
 from myretail_inference.engine_api import Engine
 from myretail_inference.metrics import InferenceMetrics
 from myretail_inference.routes import generate, openai
-from myretail_inference.service import ServingState
+from myretail_inference.routes.openai_errors import OpenAIErrorMiddleware
+from myretail_inference.service import ParameterError, ServingState, on_parameter_error
 from myretail_inference.settings import InferenceSettings
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ DESCRIPTION = (
 
 def _load_engine(settings: InferenceSettings, metrics: InferenceMetrics) -> Engine:
     """Load the model and build, start and warm up the engine (blocking; worker thread)."""
-    from myretail_inference.engine import BatchingEngine
+    from myretail_inference.engine import BatchingEngine, engine_options, exit_for_restart
     from myretail_inference.loader import load_model
 
     loaded = load_model(settings)
@@ -46,10 +47,9 @@ def _load_engine(settings: InferenceSettings, metrics: InferenceMetrics) -> Engi
         loaded.model,
         loaded.tokenizer,
         loaded.info,
-        max_batch_size=settings.max_batch_size,
-        max_queue_size=settings.max_queue_size,
-        request_timeout_seconds=settings.request_timeout_seconds,
+        **engine_options(settings),
         observer=metrics,
+        on_fatal=exit_for_restart,  # a dead GPU: exit, so that Kubernetes restarts the pod
     )
     metrics.set_model(loaded.info)
     engine.warmup()
@@ -76,6 +76,8 @@ def create_app(
         metrics.set_model(engine.info)
     readiness = Readiness()
     readiness.add("model", state.check_ready)
+    liveness = Readiness()
+    liveness.add("engine", state.check_alive)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -97,8 +99,13 @@ def create_app(
         description=DESCRIPTION,
         registry=registry,
         lifespan=lifespan,
+        settings=settings,  # the body cap (MAX_REQUEST_BYTES), docs and metrics port
+        liveness=liveness,
     )
     app.state.serving = state
+    app.add_exception_handler(ParameterError, on_parameter_error)
+    # Outermost, so that errors answered by any layer under /v1 are in OpenAI's shape.
+    app.add_middleware(OpenAIErrorMiddleware)
     app.include_router(generate.router)
     app.include_router(openai.router)
     return app

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 FinishReason = Literal["stop", "length", "cancelled", "timeout", "error"]
+
+# How long past its deadline a caller still waits for the engine's own final event.
+DEADLINE_GRACE_SECONDS = 5.0
 
 
 class EngineError(Exception):
@@ -27,6 +30,10 @@ class QueueFullError(EngineError):
 
 class EngineNotReadyError(EngineError):
     """The engine is not started (or is stopping)."""
+
+
+class EngineFailedError(EngineNotReadyError):
+    """The engine stopped for good (a device error): the process must be restarted."""
 
 
 class PromptTooLongError(EngineError):
@@ -44,11 +51,16 @@ class PromptTooLongError(EngineError):
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """How one request generates. ``temperature == 0`` means greedy decoding."""
+    """How one request generates. ``temperature == 0`` means greedy decoding.
+
+    ``top_k == 0`` keeps every token; ``seed`` makes sampling reproducible (the same
+    tokens whoever shares the batch).
+    """
 
     max_new_tokens: int = 64
     temperature: float = 0.0
     top_p: float = 1.0
+    top_k: int = 0
     repetition_penalty: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
@@ -63,6 +75,8 @@ class SamplingParams:
             raise ValueError("temperature must not be negative")
         if not 0 < self.top_p <= 1:
             raise ValueError("top_p must be in (0, 1]")
+        if self.top_k < 0:
+            raise ValueError("top_k must not be negative")
         if self.repetition_penalty <= 0:
             raise ValueError("repetition_penalty must be positive")
         if any(not stop for stop in self.stop):
@@ -156,25 +170,33 @@ class RequestHandle:
         self.cancelled = False
         self._wake = wake
         self._queue: asyncio.Queue[Event] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sink: Sink = lambda event: None
         self.finished: Finished | None = None
 
     def _bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        self._queue = queue
-
-        def sink(event: Event) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, event)
-            except RuntimeError:  # the loop is closed: nobody is listening any more
-                self.cancelled = True
-
-        self._sink = sink
+        self._queue = asyncio.Queue()
+        self._loop = loop
 
     def _emit(self, event: Event) -> None:
-        if isinstance(event, Finished):
-            self.finished = event
-        self._sink(event)
+        deliver([(self, event)])
+
+    async def _next_event(self, queue: asyncio.Queue[Event], text: str) -> Event:
+        """The next event, or a timeout once the deadline (plus a grace) has passed.
+
+        The engine ends late requests itself; this is the backstop for an engine that can
+        no longer do so (a dead engine thread), so no caller ever waits forever.
+        """
+        remaining = self.deadline + DEADLINE_GRACE_SECONDS - time.monotonic()
+        try:
+            async with asyncio.timeout(max(remaining, 0.0)):
+                return await queue.get()
+        except TimeoutError:
+            self.cancel()
+            self.finished = Finished(
+                text, "timeout", len(self.prompt_ids), 0, None, "the engine did not answer"
+            )
+            return self.finished
 
     async def events(self) -> AsyncIterator[Event]:
         """Text deltas, then one :class:`Finished`. Leaving early cancels the request.
@@ -186,9 +208,10 @@ class RequestHandle:
         if queue is None:
             raise RuntimeError("events() needs a handle submitted from an event loop")
         done = False
+        text = ""
         try:
             while not done:
-                event = await queue.get()
+                event = await self._next_event(queue, text)
                 final: Finished | None = None
                 if isinstance(event, TextDelta) and not queue.empty():
                     parts = [event.text]
@@ -201,6 +224,8 @@ class RequestHandle:
                             break
                     event = TextDelta("".join(parts))
                 done = isinstance(event, Finished)
+                if isinstance(event, TextDelta):
+                    text += event.text
                 yield event
                 if final is not None:
                     done = True
@@ -223,12 +248,48 @@ class RequestHandle:
             self._wake()
 
 
+def deliver(events: Sequence[tuple[RequestHandle, Event]]) -> None:
+    """Hand events to their requests: one wake-up per event loop for all of them.
+
+    The engine thread calls this once per step with every row's event, so a batch of
+    16 streams costs the event loop one cross-thread wake-up, not 16.
+    """
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[RequestHandle, Event]]] = {}
+    for handle, event in events:
+        if isinstance(event, Finished):
+            handle.finished = event
+        if handle._loop is None:
+            handle._sink(event)
+        else:
+            by_loop.setdefault(handle._loop, []).append((handle, event))
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_put_all, items)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            for handle, _ in items:
+                handle.cancelled = True
+
+
+def _put_all(items: list[tuple[RequestHandle, Event]]) -> None:
+    for handle, event in items:
+        assert handle._queue is not None
+        handle._queue.put_nowait(event)
+
+
 class Engine(Protocol):
     """Everything the service calls on an engine (the HTTP layer sees nothing else)."""
 
     info: ModelInfo
     ready: bool  # started and warmed up: requests are accepted
     observer: EngineObserver
+    # Why the engine stopped for good (a device error, its thread died); None while it
+    # works. Readiness fails and the process should exit so it is restarted.
+    failure: str | None
+
+    @property
+    def alive(self) -> bool:
+        """False once the engine can never serve again (liveness: restart the process)."""
+        ...
 
     def warmup(self) -> Finished:
         """Serve one short request end to end so the first real one is not slow; sets ready."""

@@ -5,8 +5,10 @@ weights (``method: full``), tokenizer files and ``manifest.json``. The tag is fe
 ``MODEL_CACHE_DIR`` (reused when it matches the manifest); the base model named by the
 manifest, or by ``BASE_MODEL``, is a local folder, a store URI (``file://``, ``s3://``,
 fetched into the cache too) or a hub id. On CUDA the base loads in 4-bit NF4
-(bitsandbytes) or bf16; when not 4-bit the LoRA weights are merged into the base so
-serving costs no adapter overhead.
+(bitsandbytes) or bf16 — never fp32 by default — straight onto the GPU (no copy in host
+memory first); on the CPU in the checkpoint's own precision (bf16 for a bf16 checkpoint
+such as Llama 3 8B, fp32 only for an fp32 one). When not 4-bit the LoRA weights are
+merged into the base so serving costs no adapter overhead.
 """
 
 from __future__ import annotations
@@ -73,6 +75,53 @@ def configure_cpu_threads(settings: InferenceSettings) -> int | None:
     torch.set_num_threads(threads)
     logger.info("cpu threads configured", extra={"torch_threads": threads})
     return threads
+
+
+def checkpoint_dtype(source: str | Path, token: str | None = None) -> str | None:
+    """The dtype a checkpoint's config.json declares ("bfloat16", ...), if any."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source, token=token)
+    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    return str(dtype).removeprefix("torch.") if dtype is not None else None
+
+
+def choose_dtype(settings: InferenceSettings, device: str, declared: str | None) -> Any:
+    """The weights' dtype (not 4-bit): fp32 only on request or for an fp32 checkpoint on
+    the CPU, so a large model is never loaded at twice its size by default."""
+    import torch
+
+    if settings.quantization in ("bf16", "nf4"):
+        return torch.bfloat16
+    if settings.dtype != "auto":
+        return getattr(torch, settings.dtype)
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if declared in (None, "float32"):
+        return torch.float32
+    return torch.bfloat16  # half-precision checkpoints: bf16 is the CPU's fast half type
+
+
+def model_load_kwargs(
+    settings: InferenceSettings, device: str, declared: str | None, token: str | None
+) -> dict[str, Any]:
+    """``from_pretrained`` arguments: dtype, quantization, and the device to load onto."""
+    import torch
+
+    kwargs: dict[str, Any] = {"token": token, "dtype": choose_dtype(settings, device, declared)}
+    if settings.quantization == "nf4":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+        kwargs["device_map"] = {"": 0}
+    elif device == "cuda":
+        kwargs["device_map"] = {"": device}  # weights go straight to the GPU
+    return kwargs
 
 
 def fetch_tag(settings: InferenceSettings) -> tuple[Path, dict[str, Any]]:
@@ -144,7 +193,6 @@ def _has_tokenizer(folder: Path) -> bool:
 
 def load_model(settings: InferenceSettings) -> LoadedModel:
     """Fetch the tag and load base + adapter (merged unless 4-bit) and the tokenizer."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     started = time.monotonic()
@@ -167,26 +215,12 @@ def load_model(settings: InferenceSettings) -> LoadedModel:
             f"unknown method {method!r} (expected 'lora' or 'full')"
         )
 
-    kwargs: dict[str, Any] = {"token": token}
-    if quantization == "nf4":
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
-        kwargs["device_map"] = {"": 0}
-        kwargs["dtype"] = torch.bfloat16
-    else:
-        kwargs["dtype"] = torch.bfloat16 if quantization == "bf16" else torch.float32
-
     base_name = ""
     model: Any
     try:
         if method == "full":
             logger.info("loading full model", extra={"path": str(tag_dir)})
+            kwargs = model_load_kwargs(settings, device, checkpoint_dtype(tag_dir), token)
             model = AutoModelForCausalLM.from_pretrained(tag_dir, **kwargs)
             base_name = str(manifest.get("base_model", ""))
         else:
@@ -198,6 +232,8 @@ def load_model(settings: InferenceSettings) -> LoadedModel:
                 )
             base_path = resolve_base_model(base_name, settings)
             logger.info("loading base model", extra={"base_model": base_name})
+            declared = checkpoint_dtype(base_path, token)
+            kwargs = model_load_kwargs(settings, device, declared, token)
             model = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
             from peft import PeftModel
 
@@ -217,7 +253,7 @@ def load_model(settings: InferenceSettings) -> LoadedModel:
             f"(base model {base_name or 'n/a'}): {exc}"
         ) from exc
 
-    if quantization != "nf4":
+    if "device_map" not in kwargs:
         model = model.to(device)
     model.eval()
     if tokenizer.pad_token_id is None:
@@ -240,6 +276,7 @@ def load_model(settings: InferenceSettings) -> LoadedModel:
             "tag": info.tag,
             "method": method,
             "quantization": quantization,
+            "dtype": str(kwargs["dtype"]).removeprefix("torch."),
             "device": device,
             "context_window": context_window,
             "seconds": round(time.monotonic() - started, 1),

@@ -1,9 +1,11 @@
 """Serving logic between the HTTP routes and the engine.
 
-Turns a prompt and request parameters into an engine request (limits checked, the
-tokenizer kept off the event loop for long texts), maps engine outcomes to the JSON
-error model (429 queue full, 400 prompt too long, 504 timeout, 503 not ready), and
-cancels the engine request when the client goes away.
+Turns a prompt and request parameters into an engine request (limits checked before
+work: new tokens within MAX_NEW_TOKENS_LIMIT before tokenizing, prompt plus new tokens
+within the context window before queueing; the tokenizer kept off the event loop for
+long texts), maps engine outcomes to the JSON error model (429 queue full, 400 too long
+for the context, 504 timeout, 503 not ready), and cancels the engine request when the
+client goes away.
 """
 
 from __future__ import annotations
@@ -12,18 +14,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from myretail_common.errors import (
     ApiError,
-    BadRequestError,
+    FieldProblem,
     GatewayTimeoutError,
     ServiceUnavailableError,
     TooManyRequestsError,
+    error_response,
 )
+from myretail_common.quoting import client_text
 from myretail_inference.engine_api import (
     Engine,
     EngineNotReadyError,
@@ -35,6 +40,7 @@ from myretail_inference.engine_api import (
     SamplingParams,
 )
 from myretail_inference.metrics import InferenceMetrics
+from myretail_inference.schemas import Refusal
 from myretail_inference.settings import InferenceSettings
 
 logger = logging.getLogger(__name__)
@@ -45,6 +51,43 @@ _INLINE_TOKENIZE_CHARS = 4000
 # Even one-character tokens cannot fit the context window beyond this many characters
 # per token slot; such prompts are refused before tokenizing.
 _MAX_CHARS_PER_TOKEN = 64
+
+
+class ParameterError(ApiError):
+    """A client error about one request field, named in the body (OpenAI's ``param``)."""
+
+    def __init__(
+        self,
+        message: str,
+        param: str,
+        *,
+        status_code: int = 400,
+        error_type: str = "invalid_request",
+    ) -> None:
+        super().__init__(message, status_code=status_code, error_type=error_type)
+        self.param = param
+
+
+async def on_parameter_error(_: Request, exc: Exception) -> JSONResponse:
+    """The JSON error model, with the field at fault in ``details`` like a 422's."""
+    assert isinstance(exc, ParameterError)
+    return error_response(
+        exc.status_code,
+        exc.error_type,
+        exc.message,
+        details=[FieldProblem(field=f"body.{exc.param}", message=exc.message)],
+        headers=exc.headers,
+    )
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """What a request says about tokens, and the fields that say it (named in errors)."""
+
+    prompt_field: str
+    max_new_tokens: int | None = None
+    max_new_tokens_field: str = "max_tokens"
+    default_max_new_tokens: int | None = None  # the route's default when none is named
 
 
 @dataclass
@@ -64,8 +107,15 @@ class ServingState:
             raise RuntimeError(f"model failed to load: {self.load_error}")
         if self.engine is None:
             raise RuntimeError("model is loading" if self.loading else "no model loaded")
+        if self.engine.failure:
+            raise RuntimeError(f"the engine failed: {self.engine.failure}")
         if not self.engine.ready:
             raise RuntimeError("model is warming up")
+
+    def check_alive(self) -> None:
+        """Liveness check: raises once the engine can never serve again (restart the pod)."""
+        if self.engine is not None and not self.engine.alive:
+            raise RuntimeError(f"the engine failed: {self.engine.failure or 'stopped'}")
 
 
 class GenerationService:
@@ -86,41 +136,85 @@ class GenerationService:
         return [info.name, f"{info.name}:{info.tag}"]
 
     def check_model(self, requested: str | None) -> str:
-        """The model id to answer with; unknown names are a 404."""
+        """The model id to answer with; unknown names (compared whole) are a 404."""
         if requested is None or requested in self.model_ids:
             return requested or self.engine.info.name
-        raise ApiError(
-            f"model {requested!r} is not served here; available: {self.engine.info.name}",
+        served = self.engine.info.name
+        raise ParameterError(
+            f"model {client_text(requested)} is not served here; available: {served}",
+            "model",
             status_code=404,
             error_type="model_not_found",
         )
 
-    def max_new_tokens(self, requested: int | None, default: int | None = None) -> int:
+    def refuse(self, refusal: Refusal | None) -> None:
+        """An OpenAI feature this server does not implement is a 400 that names it."""
+        if refusal is not None:
+            raise ParameterError(refusal.message, refusal.param, error_type="unsupported_parameter")
+
+    def _check_limit(self, tokens: TokenRequest) -> None:
         limit = self.settings.max_new_tokens_limit
+        requested = tokens.max_new_tokens
+        if requested is not None and requested > limit:
+            raise ParameterError(
+                f"at most {limit} new tokens may be requested (asked {requested})",
+                tokens.max_new_tokens_field,
+            )
+
+    def _new_tokens(self, prompt_tokens: int, tokens: TokenRequest) -> int:
+        """New tokens to generate: as asked if prompt and answer fit the context window.
+
+        Without an explicit limit the route's default applies, shortened to what fits; an
+        explicit limit that cannot fit is a 400, as OpenAI and vLLM answer.
+        """
+        context = self.engine.info.context_window
+        room = context - prompt_tokens
+        if room < 1:
+            raise ParameterError(
+                str(PromptTooLongError(prompt_tokens, context)),
+                tokens.prompt_field,
+                error_type="context_length_exceeded",
+            )
+        requested = tokens.max_new_tokens
         if requested is None:
-            return min(default or self.settings.default_max_new_tokens, limit)
-        if requested > limit:
-            raise BadRequestError(
-                f"at most {limit} new tokens may be requested (asked {requested})"
+            default = tokens.default_max_new_tokens or self.settings.default_max_new_tokens
+            return min(default, self.settings.max_new_tokens_limit, room)
+        if requested > room:
+            raise ParameterError(
+                f"the model's context window is {context} tokens, but {prompt_tokens} prompt "
+                f"tokens plus {tokens.max_new_tokens_field}={requested} make "
+                f"{prompt_tokens + requested}; shorten the prompt or ask for at most {room} "
+                "new tokens",
+                tokens.max_new_tokens_field,
+                error_type="context_length_exceeded",
             )
         return requested
 
-    async def encode(self, text: str) -> list[int]:
+    async def encode(self, text: str, prompt_field: str = "prompt") -> list[int]:
         context = self.engine.info.context_window
         if len(text) > context * _MAX_CHARS_PER_TOKEN:
-            raise BadRequestError(
-                f"the prompt is too long: the model's context window is {context} tokens"
+            raise ParameterError(
+                f"the prompt is too long: the model's context window is {context} tokens",
+                prompt_field,
+                error_type="context_length_exceeded",
             )
         if len(text) > _INLINE_TOKENIZE_CHARS:
             return await asyncio.to_thread(self.engine.encode, text)
         return self.engine.encode(text)
 
-    async def submit(self, text: str, params: SamplingParams) -> RequestHandle:
-        prompt_ids = await self.encode(text)
+    async def submit(
+        self, text: str, params: SamplingParams, tokens: TokenRequest
+    ) -> RequestHandle:
+        """Queue ``text``; ``params.max_new_tokens`` is replaced by what ``tokens`` allows."""
+        self._check_limit(tokens)
+        prompt_ids = await self.encode(text, tokens.prompt_field)
+        params = replace(params, max_new_tokens=self._new_tokens(len(prompt_ids), tokens))
         try:
             return self.engine.submit(prompt_ids, params)
         except PromptTooLongError as exc:
-            raise BadRequestError(str(exc)) from exc
+            raise ParameterError(
+                str(exc), tokens.prompt_field, error_type="context_length_exceeded"
+            ) from exc
         except QueueFullError as exc:
             raise TooManyRequestsError(str(exc), retry_after_seconds=1) from exc
         except EngineNotReadyError as exc:

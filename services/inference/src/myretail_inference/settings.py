@@ -11,6 +11,7 @@ from myretail_common.settings import ServiceSettings
 
 Quantization = Literal["none", "nf4", "bf16"]
 Device = Literal["auto", "cpu", "cuda"]
+Dtype = Literal["auto", "bfloat16", "float16", "float32"]
 
 
 class InferenceSettings(ServiceSettings):
@@ -40,6 +41,11 @@ class InferenceSettings(ServiceSettings):
         description="none (full precision, LoRA merged), nf4 (4-bit, CUDA) or bf16",
     )
     device: Device = Field(default="auto", description="auto: CUDA when available, else CPU")
+    dtype: Dtype = Field(
+        default="auto",
+        description="Weights' dtype when not 4-bit. auto: bf16 on CUDA (fp16 where the GPU "
+        "has no bf16), on CPU the checkpoint's own (fp32 only for fp32 checkpoints)",
+    )
     torch_threads: int = Field(
         default=0,
         ge=0,
@@ -58,6 +64,25 @@ class InferenceSettings(ServiceSettings):
     )
     request_timeout_seconds: float = Field(
         default=120.0, gt=0, le=3600, description="Deadline of a request, queue time included"
+    )
+    max_prefill_tokens: int = Field(
+        default=2048,
+        ge=16,
+        le=1_000_000,
+        description="Prompt tokens per prefill pass (padding included); longer prompts are "
+        "prefilled in chunks between decode steps",
+    )
+    kv_cache_tokens: int = Field(
+        default=0,
+        ge=0,
+        description="KV-cache budget in tokens (padding included); 0: measured from free GPU "
+        "memory after warm-up on CUDA, 32768 on CPU. Requests wait while it is full",
+    )
+    gpu_memory_utilization: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="Share of the GPU memory free after warm-up that the KV cache may use",
     )
     default_max_new_tokens: int = Field(
         default=256, ge=1, description="New tokens when a request names no limit"

@@ -10,7 +10,7 @@ from myretail_common.errors import ErrorResponse
 from myretail_common.prompt import STOP_SEQUENCES, build_prompt, extract_answer
 from myretail_inference.engine_api import SamplingParams
 from myretail_inference.schemas import GenerateRequest, GenerateResponse, Usage
-from myretail_inference.service import GenerationService, get_service
+from myretail_inference.service import GenerationService, TokenRequest, get_service
 
 router = APIRouter(tags=["generate"])
 
@@ -31,8 +31,7 @@ async def generate(
     request: Request,
     service: Annotated[GenerationService, Depends(get_service)],
 ) -> GenerateResponse:
-    params = SamplingParams(
-        max_new_tokens=service.max_new_tokens(body.max_new_tokens),
+    params = SamplingParams(  # max_new_tokens: set by submit, from the TokenRequest
         temperature=body.temperature,
         top_p=body.top_p,
         repetition_penalty=body.repetition_penalty,
@@ -40,7 +39,8 @@ async def generate(
         stop=STOP_SEQUENCES,
         trim_whitespace=True,
     )
-    handle = await service.submit(build_prompt(body.prompt), params)
+    tokens = TokenRequest("prompt", body.max_new_tokens, "max_new_tokens")
+    handle = await service.submit(build_prompt(body.prompt), params, tokens)
     finished = await service.complete(handle, request)
     return GenerateResponse(
         response=extract_answer(finished.text),

@@ -4,7 +4,9 @@ Non-streaming answers are one JSON object; ``stream: true`` answers are server-s
 events, one ``data: {chunk}`` per text delta, a last chunk with ``finish_reason``, an
 optional usage chunk (``stream_options.include_usage``) and ``data: [DONE]``. Errors
 after the stream started (a timeout) arrive as ``data: {"error": ...}`` before
-``[DONE]``, which the official ``openai`` client raises as an API error.
+``[DONE]``, which the official ``openai`` client raises as an API error. Every error is
+in OpenAI's shape (:mod:`myretail_inference.routes.openai_errors`), and a feature this
+server does not implement (tools, JSON mode, n > 1, logprobs...) is a 400 naming it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from myretail_common.errors import ApiError, ErrorResponse
+from myretail_common.errors import ApiError
 from myretail_common.prompt import STOP_SEQUENCES
 from myretail_inference.engine_api import Finished, RequestHandle, SamplingParams, TextDelta
 from myretail_inference.prompting import chat_prompt
+from myretail_inference.routes.openai_errors import openai_error
 from myretail_inference.schemas import (
     AssistantMessage,
     ChatChoice,
@@ -34,23 +37,36 @@ from myretail_inference.schemas import (
     CompletionResponse,
     ModelCard,
     ModelList,
+    OpenAIErrorResponse,
     Usage,
     new_id,
     now,
 )
-from myretail_inference.service import GenerationService, get_service
-
-router = APIRouter(prefix="/v1", tags=["openai"])
+from myretail_inference.service import GenerationService, TokenRequest, get_service
 
 OPENAI_DEFAULT_TEMPERATURE = 1.0
 COMPLETIONS_DEFAULT_MAX_TOKENS = 16  # as OpenAI's legacy completions API
 
+
+def _error_doc(description: str) -> dict[str, Any]:
+    return {"model": OpenAIErrorResponse, "description": description}
+
+
+# Every /v1 error is in OpenAI's shape (these replace the app's project-model entries).
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "Unknown model"},
-    429: {"model": ErrorResponse, "description": "At capacity; retry after Retry-After"},
-    504: {"model": ErrorResponse, "description": "REQUEST_TIMEOUT_SECONDS passed"},
+    400: _error_doc("Invalid JSON, an unsupported feature, or too long for the context"),
+    413: _error_doc("The request body is too large"),
+    422: _error_doc("Invalid request: a field is missing, mistyped or out of range"),
+    503: _error_doc("The model is not ready"),
 }
-_STREAM_DOC: dict[str, Any] = {"text/event-stream": {"schema": {"type": "string"}}}
+_GENERATION_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: _error_doc("Unknown model"),
+    429: _error_doc("At capacity; retry after Retry-After"),
+    504: _error_doc("REQUEST_TIMEOUT_SECONDS passed"),
+    200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+}
+
+router = APIRouter(prefix="/v1", tags=["openai"], responses=_ERRORS)
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -77,16 +93,18 @@ def _sse(payload: BaseModel | dict[str, Any]) -> str:
     return f"data: {text}\n\n"
 
 
+def _check(service: GenerationService, body: ChatCompletionRequest | CompletionRequest) -> str:
+    """The model id to answer with, once the model and the features asked for are served."""
+    model = service.check_model(body.model)
+    service.refuse(body.unsupported())
+    return model
+
+
 def _params(
-    service: GenerationService,
-    body: ChatCompletionRequest | CompletionRequest,
-    max_tokens: int | None,
-    default_max_tokens: int | None,
-    stop: tuple[str, ...],
-    trim: bool,
+    body: ChatCompletionRequest | CompletionRequest, stop: tuple[str, ...], trim: bool
 ) -> SamplingParams:
+    """Sampling as the request asks; max_new_tokens is set by submit, from a TokenRequest."""
     return SamplingParams(
-        max_new_tokens=service.max_new_tokens(max_tokens, default_max_tokens),
         temperature=(
             body.temperature if body.temperature is not None else OPENAI_DEFAULT_TEMPERATURE
         ),
@@ -118,7 +136,7 @@ async def _event_stream(
         try:
             service.raise_for_outcome(event)
         except ApiError as exc:
-            yield _sse({"error": {"type": exc.error_type, "message": exc.message}})
+            yield _sse(openai_error(exc.status_code, exc.message, code=exc.error_type))
             break
         yield final_chunk(event)
         if usage_chunk is not None:
@@ -151,19 +169,19 @@ async def list_models(
     "/chat/completions",
     response_model=ChatCompletionResponse,
     summary="Chat completion (OpenAI-compatible; stream: true for server-sent events)",
-    responses={**_ERRORS, 200: {"content": _STREAM_DOC}},
+    responses=_GENERATION_ERRORS,
 )
 async def chat_completions(
     body: ChatCompletionRequest,
     request: Request,
     service: Annotated[GenerationService, Depends(get_service)],
 ) -> ChatCompletionResponse | StreamingResponse:
-    model = service.check_model(body.model)
-    prompt = chat_prompt(body.messages)
+    model = _check(service, body)
     stop = tuple(dict.fromkeys([*STOP_SEQUENCES, *body.stop_list()]))
-    max_tokens = body.max_completion_tokens or body.max_tokens
-    params = _params(service, body, max_tokens, None, stop, trim=True)
-    handle = await service.submit(prompt, params)
+    max_tokens, max_tokens_field = body.requested_max_tokens()
+    tokens = TokenRequest("messages", max_tokens, max_tokens_field)
+    params = _params(body, stop, trim=True)
+    handle = await service.submit(chat_prompt(body.messages), params, tokens)
     completion_id, created = new_id("chatcmpl"), now()
 
     if not body.stream:
@@ -181,7 +199,7 @@ async def chat_completions(
             usage=_usage(finished),
         )
 
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    include_usage = body.wants_usage_chunk()
 
     def chunk(delta: ChatDelta, finish: FinishReason | None = None) -> str:
         return _sse(
@@ -217,20 +235,18 @@ async def chat_completions(
     "/completions",
     response_model=CompletionResponse,
     summary="Text completion of a raw prompt (OpenAI-compatible; stream: true for SSE)",
-    responses={**_ERRORS, 200: {"content": _STREAM_DOC}},
+    responses=_GENERATION_ERRORS,
 )
 async def completions(
     body: CompletionRequest,
     request: Request,
     service: Annotated[GenerationService, Depends(get_service)],
 ) -> CompletionResponse | StreamingResponse:
-    model = service.check_model(body.model)
+    model = _check(service, body)
     prompt = body.prompt_text()
-    stop = tuple(dict.fromkeys(body.stop_list()))
-    params = _params(
-        service, body, body.max_tokens, COMPLETIONS_DEFAULT_MAX_TOKENS, stop, trim=False
-    )
-    handle = await service.submit(prompt, params)
+    tokens = TokenRequest("prompt", body.max_tokens, "max_tokens", COMPLETIONS_DEFAULT_MAX_TOKENS)
+    params = _params(body, tuple(dict.fromkeys(body.stop_list())), trim=False)
+    handle = await service.submit(prompt, params, tokens)
     completion_id, created = new_id("cmpl"), now()
     echo = prompt if body.echo else ""
 
@@ -246,7 +262,7 @@ async def completions(
             usage=_usage(finished),
         )
 
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    include_usage = body.wants_usage_chunk()
 
     def chunk(text: str, finish: FinishReason | None = None, usage: Usage | None = None) -> str:
         choices = [] if usage else [CompletionChoice(text=text, finish_reason=finish)]
