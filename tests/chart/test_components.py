@@ -216,13 +216,27 @@ def test_finetune_is_off_by_default_and_a_job_per_run() -> None:
     assert env["MODEL_TAG"] == "V3_rc1"
     assert env["HUGGING_FACE_HUB_TOKEN"]["secretKeyRef"]["name"] == "myretail-huggingface"
     assert env["TRAIN_DATASET_FILE"] == "s3://myretail-model-assets/datasets/loyalty_qa_train.jsonl"
-    assert env["CHECKPOINT_DIR"] == "/checkpoints/loyalty-assistant/V3_rc1"
-    volumes = {v["name"]: v for v in pod["volumes"]}
+    # Prod checkpoints go to the store (see below); on a volume they are per tag on the PVC.
+    on_volume = render_env(
+        "prod",
+        {
+            "finetune": {
+                "enabled": True,
+                "model": {"tag": "V3_rc1"},
+                "checkpoints": {"location": "volume"},
+            }
+        },
+    )
+    volume_pod = on_volume.get("Job", "myretail-finetune-v3-rc1")["spec"]["template"]["spec"]
+    assert env_of(volume_pod["containers"][0])["CHECKPOINT_DIR"] == (
+        "/checkpoints/loyalty-assistant/V3_rc1"
+    )
+    volumes = {v["name"]: v for v in volume_pod["volumes"]}
     assert (
         volumes["checkpoints"]["persistentVolumeClaim"]["claimName"]
         == "myretail-finetune-checkpoints"
     )
-    assert rendered.find("PersistentVolumeClaim", "myretail-finetune-checkpoints") is not None
+    assert on_volume.find("PersistentVolumeClaim", "myretail-finetune-checkpoints") is not None
     assert pod["serviceAccountName"] == "myretail-finetune"
 
 
@@ -284,3 +298,21 @@ def test_ui_points_at_the_in_cluster_services() -> None:
     rag = env_of(containers(cached_env_render("staging").get("Deployment", "myretail-rag-api"))[0])
     assert rag["CHAT_PROVIDER"] == "openai"
     assert rag["OPENAI_BASE_URL"] == "http://myretail-inference:8000/v1"
+
+
+def test_prod_checkpoints_go_to_the_store_so_a_retry_in_another_zone_resumes() -> None:
+    """A spot retry may land in another zone, where the first pod's PVC cannot follow."""
+    prod = cached_env_render("prod")
+    assert not [
+        o for o in prod.of_kind("PersistentVolumeClaim") if "checkpoints" in o["metadata"]["name"]
+    ]
+    job = render_env("prod", {"finetune": {"enabled": True, "model": {"tag": "v2"}}}).get(
+        "Job", "myretail-finetune-v2"
+    )
+    (container,) = containers(job)
+    assert "CHECKPOINT_DIR" not in env_of(container)  # the Job's default: <store>/.../.checkpoints
+    assert env_of(container)["MODEL_STORE_URI"].startswith("s3://")
+    assert "checkpoints" not in {m["name"] for m in container["volumeMounts"]}
+    dev = render_env("dev", {"finetune": {"enabled": True, "model": {"tag": "t2"}}})
+    (dev_container,) = containers(dev.get("Job", "myretail-finetune-t2"))
+    assert env_of(dev_container)["CHECKPOINT_DIR"] == "/checkpoints/loyalty-assistant/t2"

@@ -113,10 +113,13 @@ def create_service_app(
     registry: CollectorRegistry | None = None,
     lifespan: Any = None,
     settings: ServiceSettings | None = None,
+    liveness: Readiness | None = None,
 ) -> FastAPI:
     """A FastAPI app with request ids, metrics, JSON errors, request limits and the health
     routes; ``settings`` (default: :class:`ServiceSettings`' defaults) sets the body cap,
-    whether the API docs are public and where ``/metrics`` is served."""
+    whether the API docs are public and where ``/metrics`` is served. ``liveness`` holds
+    checks that fail only when the process can never serve again (``/healthz`` answers 503,
+    so Kubernetes restarts it); readiness checks fail while it cannot serve *yet*."""
     settings = settings or ServiceSettings.model_construct()
     registry = registry or CollectorRegistry()
     readiness = readiness or Readiness()
@@ -143,9 +146,17 @@ def create_service_app(
     app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware, registry=registry)
 
-    @app.get("/healthz", tags=["health"], summary="Liveness: the process serves HTTP")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="Liveness: the process serves HTTP and can serve again",
+        responses={503: {"description": "Dead for good; the body names the failing checks"}},
+    )
+    async def healthz() -> JSONResponse:
+        alive, checks = await liveness.evaluate() if liveness else (True, {})
+        if alive:
+            return JSONResponse({"status": "ok"})
+        return JSONResponse(status_code=503, content={"status": "dead", "checks": checks})
 
     @app.get(
         "/readyz",
