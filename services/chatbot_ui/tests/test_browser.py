@@ -1,7 +1,9 @@
 """The chat window in a real Chromium against real (stand-in) backends on loopback.
 
 The outage test stops the Shopping backend's server, asks again, and restarts it on the
-same port: the chat shows a readable message, then answers again with no reload.
+same port: the chat shows a readable message, then answers again with no reload. The
+streaming test holds the Shopping backend's stream after each line of its table and lets
+the lines go one by one: the page shows each before the next exists.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from playwright.sync_api import Browser, expect
 from myretail_common.ports import free_port
 from myretail_testkit.browser import ChatPage, screenshots
 from myretail_testkit.servers import LiveServer
-from myretail_testkit.ui_backends import LOYALTY_ANSWER, BackendState, rag_app
+from myretail_testkit.ui_backends import (
+    LOYALTY_ANSWER,
+    PRODUCTS,
+    BackendState,
+    StreamGate,
+    rag_app,
+)
 from myretail_ui.app import create_app
 from myretail_ui.settings import UISettings
 
@@ -93,6 +101,39 @@ def test_switching_assistants_streaming_sources_and_clear(
         first, second = (request["session_id"] for request in rag_state.requests)
         assert first != second, "Clear starts a new session"
         chat.page.close()
+
+
+def test_a_shopping_answer_streams_into_the_page(
+    browser: Browser, inference_server: LiveServer
+) -> None:
+    gate = StreamGate()
+    state = BackendState(gate=gate)
+    with LiveServer(rag_app(state)) as rag:
+        settings = UISettings(rag_api_endpoint=rag.url, inference_api_endpoint=inference_server.url)
+        with LiveServer(create_app(settings)) as ui:
+            chat = open_chat(browser, ui.url)
+            chat.record_answers()
+            chat.send(SHOES)
+            # The stream holds after its first line: the page shows that line alone.
+            first = chat.wait_for_answer_text("Here are some walking shoes")
+            assert not any(product["name"] in first for product in PRODUCTS)
+            gate.release(3)  # the blank line, the table's header and its rule
+            for number, product in enumerate(PRODUCTS):
+                gate.release()
+                shown = chat.wait_for_answer_text(product["name"])
+                later = [p["name"] for p in PRODUCTS[number + 1 :]]
+                assert not any(name in shown for name in later), "a row before its turn"
+            gate.release()  # the done event: the whole answer and its sources
+            chat.wait_until_answered()
+            assert "RidgeWalk X Walking Shoe — $89.99 — ★ 4.6" in chat.last_sources()
+            final = chat.last_answer_text()
+            partial = [text for text in chat.recorded_answers() if text != final]
+            chat.page.close()
+    names = [product["name"] for product in PRODUCTS]
+    with_rows = [sum(name in text for name in names) for text in partial]
+    assert len(partial) >= 4, partial  # the first line, then each row
+    assert with_rows[0] == 0 and with_rows == sorted(with_rows), "rows arrive in order"
+    assert set(with_rows) >= {0, 1, 2}
 
 
 def test_example_prompts_fill_the_question(browser: Browser) -> None:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 
+from myretail_common.http import create_service_app
 from myretail_common.ports import free_port
 from myretail_testkit.servers import LiveServer
-from myretail_testkit.ui_backends import LOYALTY_ANSWER, PRODUCTS, BackendState, inference_app
+from myretail_testkit.ui_backends import (
+    LOYALTY_ANSWER,
+    PRODUCTS,
+    BackendState,
+    inference_app,
+    product_table,
+)
 from myretail_ui.clients import (
     BackendError,
     LoyaltyClient,
@@ -79,7 +89,9 @@ def test_sources_read_top_level_or_metadata_fields() -> None:
 def test_shopping_answer_has_text_sources_and_the_session(
     rag_server: LiveServer, rag_state: BackendState
 ) -> None:
-    replies = run(ShoppingClient(f"{rag_server.url}/generate", http()), "walking shoes")
+    """Without streaming (STREAM_ANSWERS=false): the book's v0 request, one answer."""
+    shopping = ShoppingClient(f"{rag_server.url}/generate", http(), stream=False)
+    replies = run(shopping, "walking shoes")
     assert len(replies) == 1
     reply = replies[0]
     assert reply.done
@@ -89,6 +101,79 @@ def test_shopping_answer_has_text_sources_and_the_session(
     assert reply.sources[0].rating == 4.6
     assert reply.session_id == "session-1"
     assert rag_state.requests == [{"prompt": "walking shoes", "session_id": "session-1"}]
+
+
+def test_shopping_streams_the_answer_line_by_line_then_its_sources(
+    rag_server: LiveServer, rag_state: BackendState
+) -> None:
+    replies = run(ShoppingClient(f"{rag_server.url}/generate", http()), "walking shoes")
+    *growing, final = replies
+    answer = "Here are some walking shoes:\n\n" + product_table(PRODUCTS)
+    lines = answer.splitlines(keepends=True)
+    assert [reply.text for reply in growing] == [
+        "".join(lines[:count]) for count in range(1, len(lines) + 1)
+    ], "one reply per line of the table, each the answer so far"
+    assert not any(reply.done or reply.sources for reply in growing)
+    assert final.done and final.text == answer
+    assert [source.name for source in final.sources] == [p["name"] for p in PRODUCTS]
+    assert final.session_id == "session-1"
+    assert rag_state.requests == [
+        {"prompt": "walking shoes", "session_id": "session-1", "stream": True}
+    ]
+
+
+def streaming_app(*events: str) -> FastAPI:
+    """A RAG API stand-in whose stream is ``events`` (server-sent event texts)."""
+    app: FastAPI = create_service_app("scripted", "test")
+
+    @app.post("/generate")
+    async def generate() -> StreamingResponse:
+        async def body() -> AsyncIterator[str]:
+            for event in events:
+                yield event
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    return app
+
+
+DELTA = 'event: delta\ndata: {"text": "| Product |\\n"}\n\n'
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        ("timeout", "The Shopping assistant is taking too long to answer. Please try again"),
+        ("service_unavailable", "The Shopping assistant is temporarily unavailable."),
+        ("internal_error", "The Shopping assistant ran into a problem answering. Please try"),
+    ],
+)
+def test_a_shopping_stream_that_fails_midway_says_so(error: str, message: str) -> None:
+    failed = f'event: error\ndata: {{"error": {{"type": "{error}", "message": "why"}}}}\n\n'
+    with LiveServer(streaming_app(DELTA, failed)) as server:
+        replies: list[Reply] = []
+
+        async def collect_until_failure() -> None:
+            shopping = ShoppingClient(server.url, http())
+            try:
+                async for reply in shopping.stream("shoes", "s-1"):
+                    replies.append(reply)
+            finally:
+                await shopping.aclose()
+
+        with pytest.raises(BackendError) as caught:
+            asyncio.run(collect_until_failure())
+    assert [reply.text for reply in replies] == ["| Product |\n"], "the part that came first"
+    assert caught.value.user_message.startswith(message)
+    assert caught.value.detail == f"error event in stream: {error}: why"
+
+
+def test_a_shopping_stream_cut_before_its_end_is_reported() -> None:
+    with LiveServer(streaming_app(DELTA)) as server:
+        error = failure(ShoppingClient(server.url, http()))
+    assert error.user_message == (
+        "The Shopping assistant sent an answer the chat could not read. Please try again."
+    )
 
 
 def test_loyalty_streams_from_the_openai_compatible_endpoint(
@@ -177,10 +262,6 @@ def test_a_rejected_request_says_why(rag_server: LiveServer, rag_state: BackendS
 
 
 def test_an_unreadable_answer_is_reported_without_internals() -> None:
-    from fastapi import FastAPI
-
-    from myretail_common.http import create_service_app
-
     app: FastAPI = create_service_app("broken", "test")
 
     @app.post("/generate")

@@ -114,8 +114,10 @@ def test_a_restore_killed_midway_then_rerun_gives_exactly_n_points(exported, tmp
         "QDRANT_PATH": str(qdrant),
         "LOG_LEVEL": "WARNING",
         "HF_HUB_OFFLINE": "1",
-        # The killed Job's catalog lease lingers until it expires: the shortest allowed.
-        "LOAD_LEASE_SECONDS": "5",
+        # The killed Job's catalog lease lingers until it expires (renewed every third of
+        # this): long enough that the rerun, started a few seconds after the kill on a busy
+        # machine, still finds it and waits.
+        "LOAD_LEASE_SECONDS": "20",
     }
     env.pop("QDRANT_ENDPOINT", None)
     command = [

@@ -36,7 +36,9 @@ def create_assistants(settings: UISettings) -> dict[str, AssistantClient]:
     """The two backends, as configured by ``RAG_API_ENDPOINT`` and ``INFERENCE_API_ENDPOINT``."""
     timeouts = (settings.backend_timeout_seconds, settings.backend_connect_timeout_seconds)
     return {
-        SHOPPING: ShoppingClient(settings.rag_api_endpoint, make_http_client(*timeouts)),
+        SHOPPING: ShoppingClient(
+            settings.rag_api_endpoint, make_http_client(*timeouts), stream=settings.stream_answers
+        ),
         LOYALTY: LoyaltyClient(
             settings.inference_api_endpoint,
             make_http_client(*timeouts),

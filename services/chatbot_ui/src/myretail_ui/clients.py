@@ -1,7 +1,10 @@
 """Async HTTP clients for the two assistants' backends.
 
 Both clients yield :class:`Reply` snapshots (the answer so far, its sources, the session
-id), so the UI renders a streamed answer and a one-shot answer the same way. Every
+id), so the UI renders a streamed answer and a one-shot answer the same way. Both stream
+by default, over server-sent events (:func:`server_sent_events`): Shopping from the RAG
+API's ``/generate`` with ``"stream": true`` (``delta`` events, then ``done`` with the
+sources), Loyalty from the inference service's OpenAI-compatible chat completions. Every
 failure (backend down, slow, overloaded, answering nonsense) becomes a
 :class:`BackendError` whose ``user_message`` is safe and readable in the chat; the
 technical detail goes to the log only.
@@ -183,6 +186,30 @@ async def _raise_for_status(response: httpx.Response) -> None:
         response.raise_for_status()
 
 
+@dataclass(frozen=True)
+class ServerSentEvent:
+    event: str  # "message" when the event names none
+    data: str
+
+
+async def server_sent_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
+    """The events of a ``text/event-stream`` response, as they arrive (``event:`` and
+    ``data:`` fields; comments and other fields are ignored)."""
+    event = "message"
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if not line:  # a blank line ends an event
+            if data:
+                yield ServerSentEvent(event, "\n".join(data))
+            event, data = "message", []
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+    if data:
+        yield ServerSentEvent(event, "\n".join(data))
+
+
 def make_http_client(timeout: float, connect_timeout: float) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=connect_timeout),
@@ -195,23 +222,36 @@ def make_http_client(timeout: float, connect_timeout: float) -> httpx.AsyncClien
 
 
 class ShoppingClient:
-    """The RAG API: ``POST /generate {"prompt", "session_id"}`` -> answer and sources."""
+    """The RAG API: ``POST /generate {"prompt", "session_id", "stream"}`` -> answer and sources.
+
+    Streaming (the default), the answer grows with each ``delta`` event and the ``done``
+    event brings the whole answer, the sources and the warnings; an ``error`` event
+    (the RAG API failed midway: a dependency, its deadline) becomes a :class:`BackendError`.
+    A RAG API that answers the request with plain JSON (the book's v0 API, which knows no
+    ``stream``) is read as one answer.
+    """
 
     name = SHOPPING
 
-    def __init__(self, endpoint: str, http: httpx.AsyncClient) -> None:
+    def __init__(self, endpoint: str, http: httpx.AsyncClient, *, stream: bool = True) -> None:
         self.endpoint = normalise_endpoint(endpoint)
         self.http = http
+        self.streaming = stream
 
     async def stream(self, prompt: str, session_id: str) -> AsyncIterator[Reply]:
+        request: dict[str, Any] = {"prompt": prompt, "session_id": session_id}
+        if self.streaming:
+            request["stream"] = True
         try:
-            response = await self.http.post(
-                self.endpoint.generate_url, json={"prompt": prompt, "session_id": session_id}
-            )
-            await _raise_for_status(response)
-            body = response.json()
-            if not isinstance(body, dict) or not isinstance(body.get("response"), str):
-                raise ValueError("the answer has no 'response' text")
+            async with self.http.stream("POST", self.endpoint.generate_url, json=request) as answer:
+                await _raise_for_status(answer)
+                if answer.headers.get("content-type", "").startswith("text/event-stream"):
+                    async for reply in self._events(answer, session_id):
+                        yield reply
+                    return
+                await answer.aread()
+                body = answer.json()
+            yield _shopping_reply(body, session_id)
         except Exception as exc:
             error = friendly_error(self.name, exc)
             logger.warning(
@@ -219,25 +259,58 @@ class ShoppingClient:
                 extra={"backend": self.endpoint.base_url, "reason": error.detail},
             )
             raise error from exc
-        sources = [
-            source
-            for item in body.get("sources") or []
-            if isinstance(item, dict) and (source := Source.from_payload(item)) is not None
-        ]
-        warnings = body.get("warnings")
-        notes = (
-            [str(w) for w in warnings if isinstance(w, str)] if isinstance(warnings, list) else []
-        )
-        yield Reply(
-            text=body["response"],
-            sources=sources,
-            session_id=str(body.get("session_id") or session_id),
-            done=True,
-            notes=notes[:5],
-        )
+
+    async def _events(self, answer: httpx.Response, session_id: str) -> AsyncIterator[Reply]:
+        text = ""
+        async for event in server_sent_events(answer):
+            body = json.loads(event.data)
+            if event.event == "delta":
+                text += str(body.get("text") or "")
+                yield Reply(text=text, session_id=session_id)
+            elif event.event == "done":
+                yield _shopping_reply(body, session_id)
+                return
+            elif event.event == "error":
+                raise _stream_error(self.name, body)
+        raise ValueError("the answer stream ended without its 'done' event")
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+def _shopping_reply(body: Any, session_id: str) -> Reply:
+    """The complete Shopping answer from the RAG API's body (or its ``done`` event)."""
+    if not isinstance(body, dict) or not isinstance(body.get("response"), str):
+        raise ValueError("the answer has no 'response' text")
+    sources = [
+        source
+        for item in body.get("sources") or []
+        if isinstance(item, dict) and (source := Source.from_payload(item)) is not None
+    ]
+    warnings = body.get("warnings")
+    notes = [str(w) for w in warnings if isinstance(w, str)] if isinstance(warnings, list) else []
+    return Reply(
+        text=body["response"],
+        sources=sources,
+        session_id=str(body.get("session_id") or session_id),
+        done=True,
+        notes=notes[:5],
+    )
+
+
+def _stream_error(assistant: str, body: Any) -> BackendError:
+    """An ``error`` event (the JSON error model) as the chat says it."""
+    error = body.get("error") if isinstance(body, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    reason = error.get("message") if isinstance(error, dict) else str(body)
+    who = f"The {assistant} assistant"
+    if kind == "timeout":
+        message = f"{who} is taking too long to answer. Please try again in a moment."
+    elif kind in ("service_unavailable", "catalog_empty"):
+        message = f"{who} is temporarily unavailable. Please try again in a moment."
+    else:
+        message = f"{who} ran into a problem answering. Please try again."
+    return BackendError(message, f"error event in stream: {kind}: {reason}"[:500])
 
 
 # ------------------------------------------------------------------------------- loyalty
@@ -313,21 +386,12 @@ class LoyaltyClient:
         url = f"{self.endpoint.openai_base_url}/chat/completions"
         async with self.http.stream("POST", url, json=request) as response:
             await _raise_for_status(response)
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[len("data:") :].strip()
-                if data == "[DONE]":
+            async for event in server_sent_events(response):
+                if event.data.strip() == "[DONE]":
                     break
-                chunk = json.loads(data)
+                chunk = json.loads(event.data)
                 if "error" in chunk:
-                    error = chunk["error"]
-                    reason = error.get("message") if isinstance(error, dict) else str(error)
-                    raise BackendError(
-                        f"The {self.name} assistant ran into a problem answering. "
-                        "Please try again.",
-                        f"error event in stream: {reason}",
-                    )
+                    raise _stream_error(self.name, chunk)
                 for choice in chunk.get("choices") or []:
                     delta = (choice.get("delta") or {}).get("content")
                     if delta:

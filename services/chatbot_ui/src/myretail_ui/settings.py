@@ -41,8 +41,10 @@ class UISettings(ServiceSettings):
     stream_answers: bool = Field(
         default=True,
         description=(
-            "Stream Loyalty answers token by token from the inference service's "
-            "OpenAI-compatible endpoint (falls back to /generate when it has none)"
+            "Stream answers as they are written: Shopping answers from the RAG API "
+            '(/generate with "stream": true), Loyalty answers token by token from the '
+            "inference service's OpenAI-compatible endpoint (falls back to /generate when "
+            "it has none)"
         ),
     )
     loyalty_max_new_tokens: int = Field(

@@ -64,4 +64,10 @@ class ClientConnection:
         return await unless_disconnected(self.request, work)
 
 
-ClientConnectionDep = Annotated[ClientConnection, Depends(ClientConnection)]
+async def client_connection(request: Request) -> ClientConnection:
+    # async: FastAPI runs a plain ``def`` dependency (a class too) in its thread pool, one
+    # thread hop per request for nothing.
+    return ClientConnection(request)
+
+
+ClientConnectionDep = Annotated[ClientConnection, Depends(client_connection)]

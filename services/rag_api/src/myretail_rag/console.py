@@ -32,6 +32,10 @@ def start_process() -> RagSettings | None:
     # collapse on a busy machine: with another process on the cores, a query embedding
     # measured 500 ms instead of 12 ms, and batch embedding ran 3x slower.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # numpy's BLAS (embedded Qdrant's distances, vector normalising) on one thread: its
+    # small products gain nothing from more, and its spinning threads took cores from the
+    # embedding model (a search in embedded Qdrant: 2.7 ms with them, 1.1 ms without).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         settings = RagSettings()
     except ValidationError as exc:  # never the values: they may be secrets

@@ -39,6 +39,22 @@ class RagSettings(ServiceSettings):
     qdrant_path: str = Field(default="./var/qdrant", description="Embedded Qdrant folder")
     qdrant_collection: str = Field(default="catalog", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
     qdrant_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
+    # How new catalog collections lie on a Qdrant cluster (docs/operations.md). Unset: not
+    # sent, so Qdrant's own defaults apply (one shard per node, its configured replication
+    # and write consistency: 1 on a single node).
+    qdrant_shard_number: int | None = Field(
+        default=None, ge=1, le=1024, description="Shards of each new catalog collection"
+    )
+    qdrant_replication_factor: int | None = Field(
+        default=None, ge=1, le=64, description="Copies of each shard, each on another node"
+    )
+    qdrant_write_consistency_factor: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Copies that must apply a write before it succeeds (at most the "
+        "replication factor)",
+    )
 
     # -- embeddings ------------------------------------------------------------------------
     embeddings_provider: EmbeddingsProvider = "local"
@@ -53,6 +69,13 @@ class RagSettings(ServiceSettings):
     embeddings_batch_size: int = Field(default=64, ge=1, le=4096)
     embeddings_threads: int = Field(
         default=0, ge=0, le=1024, description="torch CPU threads for local embeddings; 0: default"
+    )
+    # Questions of concurrent requests are embedded together (catalog/query_batcher.py).
+    query_batch_max_size: int = Field(
+        default=32, ge=1, le=1024, description="Most questions embedded in one model call"
+    )
+    query_batch_max_wait_ms: float = Field(
+        default=3.0, ge=0, le=1000, description="How long a batch waits for more questions"
     )
 
     # -- chat model ------------------------------------------------------------------------
@@ -158,6 +181,18 @@ class RagSettings(ServiceSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
+
+    @model_validator(mode="after")
+    def _check_collection_layout(self) -> RagSettings:
+        # Alone, a write consistency factor is checked by Qdrant against its own default
+        # replication factor (the chart sets that default on a cluster).
+        writers, copies = self.qdrant_write_consistency_factor, self.qdrant_replication_factor
+        if writers is not None and copies is not None and writers > copies:
+            raise ValueError(
+                f"QDRANT_WRITE_CONSISTENCY_FACTOR ({writers}) cannot exceed "
+                f"QDRANT_REPLICATION_FACTOR ({copies}): no write could reach that many copies"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_chat(self) -> RagSettings:

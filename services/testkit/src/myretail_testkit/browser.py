@@ -4,6 +4,8 @@ Only tests import this module (``pip install myretail-ui[testing]``). ``launch_c
 starts the system Chromium headless with flags that keep it off the network;
 :class:`ChatPage` drives the UI through the element ids ``ui.py`` sets, so tests read
 like a shopper's session: ``page.ask("...")``, ``page.select("Loyalty Program")``.
+``page.record_answers()`` makes the page itself note every text the last answer shows
+while it streams (a MutationObserver), read back with ``page.recorded_answers()``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,20 @@ USER_MESSAGES = "#chatbot [data-testid='user']"
 _ANSWERING_JS = """() => {
   const tracker = document.querySelector("#chatbot [data-testid='status-tracker']");
   return tracker !== null && !tracker.classList.contains("hide");
+}"""
+
+
+# Notes each distinct text of the last answer as the page renders it (streaming).
+_RECORD_ANSWERS_JS = """(selector) => {
+  window.__answerTexts = [];
+  const note = () => {
+    const answers = document.querySelectorAll(selector);
+    const text = answers.length ? answers[answers.length - 1].innerText.trim() : "";
+    const seen = window.__answerTexts;
+    if (text && seen[seen.length - 1] !== text) seen.push(text);
+  };
+  new MutationObserver(note).observe(document.querySelector("#chatbot"),
+    {subtree: true, childList: true, characterData: true});
 }"""
 
 
@@ -99,6 +115,12 @@ class ChatPage:
 
     def ask(self, question: str, submit_with_enter: bool = False) -> str:
         """Type ``question``, send it, wait for the complete answer and return its text."""
+        self.send(question, submit_with_enter)
+        self.wait_until_answered()
+        return self.last_answer_text()
+
+    def send(self, question: str, submit_with_enter: bool = False) -> None:
+        """Type ``question`` and send it (the answer may still be coming)."""
         before = self.page.locator(USER_MESSAGES).count()
         self.page.fill("#prompt textarea", question)
         if submit_with_enter:
@@ -110,8 +132,28 @@ class ChatPage:
             arg=before,
             timeout=self.answer_timeout_ms,
         )
-        self.wait_until_answered()
+
+    def wait_for_answer_text(self, fragment: str) -> str:
+        """Wait until the last answer shows ``fragment``; its text then."""
+        self.page.wait_for_function(
+            """([selector, fragment]) => {
+                 const answers = document.querySelectorAll(selector);
+                 return answers.length > 0
+                   && answers[answers.length - 1].innerText.includes(fragment);
+               }""",
+            arg=[ANSWERS, fragment],
+            timeout=self.answer_timeout_ms,
+        )
         return self.last_answer_text()
+
+    def record_answers(self) -> None:
+        """From now on the page notes every distinct text its last answer shows."""
+        self.page.evaluate(_RECORD_ANSWERS_JS, ANSWERS)
+
+    def recorded_answers(self) -> list[str]:
+        """The texts noted since :meth:`record_answers`, in the order the page showed them."""
+        texts: list[str] = self.page.evaluate("() => window.__answerTexts || []")
+        return texts
 
     def wait_until_answered(self) -> None:
         deadline = time.monotonic() + self.answer_timeout_ms / 1000

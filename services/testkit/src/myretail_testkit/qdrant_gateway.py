@@ -10,6 +10,12 @@ the HTTP, the client and its errors are real; the engine behind it is qdrant-cli
 local mode, not the Rust server. Snapshot recovery is only recorded (answered ``true``
 without creating anything): the native ``.snapshot`` format needs the real server.
 
+``created_collections()`` gives the body of each create-collection request by collection
+name (the layout a client asked for: shard_number, replication_factor, ...; the engine
+behind has one node and ignores it). ``GET /cluster`` answers as a single Qdrant does
+(distributed mode disabled), or as a peer of a cluster of ``cluster_peers`` peers when that
+is set above 1.
+
 ``answer_delays`` makes a route answer late *after* applying the request (path -> seconds),
 as a server whose answer is lost to a client timeout does: the change happened, the client
 does not know.
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from qdrant_client import QdrantClient, models
@@ -50,6 +57,7 @@ class QdrantGateway:
         self.client = client
         self.requests: list[tuple[str, str, Any]] = []
         self.answer_delays: dict[str, float] = {}
+        self.cluster_peers = 1
         self._lock = threading.Lock()
         self.app = Starlette(
             routes=[
@@ -70,8 +78,17 @@ class QdrantGateway:
                 Route("/collections/{name}/points/scroll", self.scroll, methods=["POST"]),
                 Route("/collections/{name}/points/query", self.query, methods=["POST"]),
                 Route("/collections/{name}/snapshots/recover", self.recover, methods=["PUT"]),
+                Route("/cluster", self.cluster),
             ]
         )
+
+    def created_collections(self) -> dict[str, Any]:
+        """Collection name -> the body of its create-collection request (the latest one)."""
+        return {
+            path.removeprefix("/collections/"): body
+            for method, path, body in self.requests
+            if method == "PUT" and path.count("/") == 2 and path.startswith("/collections/")
+        }
 
     async def _body(self, request: Request) -> Any:
         body = await request.body()
@@ -214,3 +231,26 @@ class QdrantGateway:
     async def recover(self, request: Request) -> JSONResponse:
         await self._body(request)  # recorded; see the module docstring
         return _ok(True)
+
+    async def cluster(self, request: Request) -> JSONResponse:
+        await self._body(request)
+        if self.cluster_peers <= 1:
+            return _ok({"status": "disabled"})
+        peers = {
+            str(peer): models.PeerInfo(uri=f"http://qdrant-{peer - 1}.qdrant-headless:6335/")
+            for peer in range(1, self.cluster_peers + 1)
+        }
+        return _ok(
+            models.ClusterStatusOneOf1(
+                status="enabled",
+                peer_id=1,
+                peers=peers,
+                raft_info=models.RaftInfo(
+                    term=1, commit=1, pending_operations=0, leader=1, role=None, is_voter=True
+                ),
+                consensus_thread_status=models.ConsensusThreadStatusOneOf(
+                    consensus_thread_status="working", last_update=datetime.now(UTC)
+                ),
+                message_send_failures={},
+            )
+        )

@@ -4,15 +4,19 @@
 catalog CSV from rows), ``s3_settings`` (the settings that point at a SeaweedFS server),
 ``search_results`` (what a fixed set of searches returns, to compare two catalogs),
 ``metric_value`` (one sample of a ``/metrics`` page), ``SilentServer`` (a model that
-never answers), ``redis_server.RedisServer`` (a real redis-server from Debian) and
+never answers), ``ScriptedEmbeddings`` (the real embedding model, whose batches a test can
+hold or make fail), ``read_events`` (a streamed answer's server-sent events),
+``redis_server.RedisServer`` (a real redis-server from Debian) and
 ``qdrant_gateway.QdrantGateway`` (Qdrant's REST API over embedded Qdrant, standing in for a
 Qdrant server, which cannot be installed here).
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +24,28 @@ from myretail_rag.catalog.taxonomy import COLUMNS
 from myretail_rag.settings import RagSettings
 
 if TYPE_CHECKING:  # kept light: scripts/demo.py imports this module too
+    from myretail_rag.catalog.embeddings import EmbeddingModel
     from myretail_rag.understanding.search import CatalogSearch
     from myretail_testkit.seaweedfs import SeaweedFS
 
 BOOK_QUESTION = "Please suggest walking shoes for a 60 year old man, in a table format"
 SORT_QUESTION = "Can you sort the results by price in descending order?"
+#: Varied shopper questions: product types, people, prices, orders, and one that names
+#: nothing the rules know.
+SHOPPER_QUESTIONS = [
+    BOOK_QUESTION,
+    "running shoes for women under $120",
+    "a warm sweater for my grandfather",
+    "wireless earbuds for a teenager",
+    "non-stick cookware, cheapest first",
+    "waterproof hiking boots",
+    "a school backpack for my son",
+    "moisturizer for dry skin",
+    "dress shoes for a wedding, best rated first",
+    "tell me a joke",
+    "kids sneakers between $20 and $60",
+    "a gift for my wife",
+]
 HEADER = ",".join(COLUMNS)
 MINI_ROWS = [
     "T-1,StrideWell Men's Senior Comfort Walking Shoe,StrideWell,footwear,walking shoes,men,"
@@ -142,3 +163,52 @@ class SilentServer:
         for connection in self.connections:
             connection.close()
         self.socket.close()
+
+
+class ScriptedEmbeddings:
+    """The real embedding model, whose model calls (batches, counted from 1) a test can
+    script: ``hold_call`` waits (``held`` set) until ``go_on`` is set; a call in
+    ``fail_calls`` raises. ``batches`` lists the texts of every call. It has what
+    ``EmbeddingModel`` calls of a LangChain ``Embeddings`` (not subclassed: this module
+    stays light to import, scripts/demo.py imports it)."""
+
+    def __init__(self, model: EmbeddingModel) -> None:
+        self.model = model
+        self.batches: list[list[str]] = []
+        self.hold_call: int | None = None
+        self.held = threading.Event()
+        self.go_on = threading.Event()
+        self.fail_calls: set[int] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def calls(self) -> int:
+        return len(self.batches)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        with self._lock:
+            self.batches.append(list(texts))
+            number = len(self.batches)
+        if number == self.hold_call:
+            self.held.set()
+            if not self.go_on.wait(120):
+                raise TimeoutError("the test never let the held batch go")
+        if number in self.fail_calls:
+            raise RuntimeError("the embedding model crashed")
+        return self.model.embeddings.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def read_events(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(event, JSON data) of each server-sent event in the lines of a stream."""
+    event, data = "message", ""
+    for line in lines:
+        if line.startswith("event:"):
+            event = line[len("event:") :].strip()
+        elif line.startswith("data:"):
+            data = line[len("data:") :].strip()
+        elif not line and data:
+            yield event, json.loads(data)
+            event, data = "message", ""

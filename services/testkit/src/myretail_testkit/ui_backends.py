@@ -1,25 +1,32 @@
 """Stand-in backends: real HTTP servers that speak the backends' contracts from fixed data.
 
 ``rag_app`` answers like the RAG API (``POST /generate {"prompt", "session_id"}`` ->
-``{"response", "session_id", "sources"}``), ``inference_app`` like the inference service
-(``/generate`` and OpenAI-compatible ``/v1/chat/completions`` streaming). A shared
-:class:`BackendState` records requests and makes them slow or failing on demand. Run
-them with ``myretail_testkit.servers.LiveServer``.
+``{"response", "session_id", "sources"}``; with ``"stream": true`` server-sent events:
+the answer line by line as ``delta`` events, then ``done``), ``inference_app`` like the
+inference service (``/generate`` and OpenAI-compatible ``/v1/chat/completions``
+streaming). A shared :class:`BackendState` records requests and makes them slow or
+failing on demand; its :class:`StreamGate` holds a stream after its first piece until the
+test lets each next piece go, and it notes a client that hung up mid-stream. Run them with
+``myretail_testkit.servers.LiveServer``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from myretail_common.errors import ServiceUnavailableError
 from myretail_common.http import create_service_app
+from myretail_rag.api.schemas import DELTA_EVENT, DONE_EVENT
+
+T = TypeVar("T")
 
 PRODUCTS: list[dict[str, Any]] = [
     {"product_id": "MR-1", "name": "RidgeWalk X Walking Shoe", "price": 89.99, "rating": 4.6},
@@ -35,6 +42,22 @@ def product_table(products: list[dict[str, Any]]) -> str:
     return "\n".join(["| Product | Price | Rating |", "| --- | --- | --- |", *rows])
 
 
+class StreamGate:
+    """Holds a stand-in's stream after its first piece: each next piece waits for
+    :meth:`release` (called from the test's thread)."""
+
+    def __init__(self) -> None:
+        self._released = threading.Semaphore(0)
+
+    def release(self, pieces: int = 1) -> None:
+        for _ in range(pieces):
+            self._released.release()
+
+    async def wait(self) -> None:
+        while not self._released.acquire(blocking=False):
+            await asyncio.sleep(0.01)
+
+
 @dataclass
 class BackendState:
     """What the stand-in backends received, and how they should misbehave."""
@@ -45,6 +68,22 @@ class BackendState:
     status_code: int | None = None
     answer: str | None = None  # the RAG answer's text instead of the product table
     warnings: list[str] = field(default_factory=list)  # the RAG answer's warnings
+    gate: StreamGate | None = None  # hold streams after their first piece
+    hung_up: threading.Event = field(default_factory=threading.Event)  # a client left mid-stream
+
+    async def pieces(self, items: Iterable[T]) -> AsyncIterator[T]:
+        """``items`` paced for streaming (the gate, if any, holds each after the first);
+        a client that goes away before the last is noted in :attr:`hung_up`."""
+        finished = False
+        try:
+            for number, item in enumerate(items):
+                if number:
+                    await (self.gate.wait() if self.gate else asyncio.sleep(0.01))
+                yield item
+            finished = True
+        finally:
+            if not finished:
+                self.hung_up.set()
 
 
 def rag_app(state: BackendState) -> FastAPI:
@@ -67,15 +106,32 @@ def rag_app(state: BackendState) -> FastAPI:
         products = PRODUCTS
         if "descending" in body["prompt"]:
             products = sorted(PRODUCTS, key=lambda p: p["price"], reverse=True)
-        return {
+        answer = {
             "response": state.answer
             or "Here are some walking shoes:\n\n" + product_table(products),
             "session_id": body.get("session_id") or "server-made",
             "sources": [{**p, "score": 0.9} for p in products],
             "warnings": state.warnings,
         }
+        if body.get("stream") is True:
+            return StreamingResponse(rag_events(state, answer), media_type="text/event-stream")
+        return answer
 
     return app
+
+
+async def rag_events(state: BackendState, answer: dict[str, Any]) -> AsyncIterator[str]:
+    """The RAG API's stream of ``answer``: its lines as ``delta`` events, then ``done``."""
+    lines = [*str(answer["response"]).splitlines(keepends=True), None]
+    async for line in state.pieces(lines):
+        if line is None:
+            yield server_sent_event(DONE_EVENT, answer)
+        else:
+            yield server_sent_event(DELTA_EVENT, {"text": line})
+
+
+def server_sent_event(event: str, body: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(body)}\n\n"
 
 
 def inference_app(state: BackendState, openai: bool = True) -> FastAPI:
@@ -104,11 +160,12 @@ def inference_app(state: BackendState, openai: bool = True) -> FastAPI:
                 raise ServiceUnavailableError("model", "not loaded")
 
             async def events() -> AsyncIterator[str]:
-                for word in LOYALTY_ANSWER.split(" "):
-                    chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}}]}
-                    yield f"data: {json.dumps(chunk)}\n\n"
-                    await asyncio.sleep(0.01)
-                yield "data: [DONE]\n\n"
+                async for word in state.pieces([*LOYALTY_ANSWER.split(" "), None]):
+                    if word is None:
+                        yield "data: [DONE]\n\n"
+                    else:
+                        chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}}]}
+                        yield f"data: {json.dumps(chunk)}\n\n"
 
             return StreamingResponse(events(), media_type="text/event-stream")
 

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from myretail_rag.api.metrics import Metrics
 from myretail_rag.catalog.embeddings import EmbeddingModel, embedding_identity, load_embeddings
+from myretail_rag.catalog.query_batcher import QueryBatcher
 from myretail_rag.catalog.vector_store import CatalogState, CatalogStore
 from myretail_rag.conversation.assistant import ShoppingAssistant
 from myretail_rag.conversation.chat_models import (
@@ -76,6 +77,7 @@ class Components:
         if self.chat_model is not None and self.chat_info is None:
             self.chat_info = ChatModelInfo("injected", type(self.chat_model).__name__, "in-process")
         self.metrics = Metrics(registry)
+        self.batcher: QueryBatcher | None = None
         self.search: CatalogSearch | None = None
         self.assistant: ShoppingAssistant | None = None
         self.startup_error: str | None = None
@@ -90,7 +92,15 @@ class Components:
             return
         if self.store is None or self.embeddings is None or self.history is None:
             return
-        self.search = CatalogSearch(self.store, self.embeddings)
+        batcher = QueryBatcher(
+            self.embeddings,
+            max_batch_size=self.settings.query_batch_max_size,
+            max_wait_seconds=self.settings.query_batch_max_wait_ms / 1000,
+            on_batch=self.metrics.record_query_batch,
+        )
+        self.metrics.watch_query_queue(lambda: batcher.waiting)
+        self.batcher = batcher
+        self.search = CatalogSearch(self.store, self.embeddings, batcher=batcher)
         self.assistant = ShoppingAssistant(
             self.settings, self.search, self.history, self.chat_model, self.chat_info
         )
@@ -130,6 +140,8 @@ class Components:
             self._loader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._loader
+        if self.batcher is not None:
+            self.batcher.close()
         for part in reversed(self._owned):
             with contextlib.suppress(Exception):
                 part.close()

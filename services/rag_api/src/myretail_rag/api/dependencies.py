@@ -19,8 +19,9 @@ from myretail_rag.settings import RagSettings
 bearer = HTTPBearer(auto_error=False, description="ADMIN_TOKEN, when the service sets one")
 
 
-def get_components(request: Request) -> Components:
-    """The parts ``create_app`` built for this app."""
+async def get_components(request: Request) -> Components:
+    """The parts ``create_app`` built for this app. (Dependencies are ``async``: FastAPI
+    runs a plain ``def`` one in its thread pool, a thread hop per request for nothing.)"""
     components: Components = request.app.state.components
     return components
 
@@ -28,14 +29,14 @@ def get_components(request: Request) -> Components:
 ComponentsDep = Annotated[Components, Depends(get_components)]
 
 
-def get_settings(components: ComponentsDep) -> RagSettings:
+async def get_settings(components: ComponentsDep) -> RagSettings:
     return components.settings
 
 
 SettingsDep = Annotated[RagSettings, Depends(get_settings)]
 
 
-def require_admin(
+async def require_admin(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:

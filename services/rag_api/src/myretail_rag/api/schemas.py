@@ -1,5 +1,21 @@
 """Request and response bodies of the RAG API (``/generate`` keeps the book's v0 shape,
-plus ``sources`` and ``mode``; ``/load_data`` the book's ``{"url"}``)."""
+plus ``sources`` and ``mode``; ``/load_data`` the book's ``{"url"}``), and the events of a
+streamed ``/generate`` (``"stream": true``).
+
+A streamed answer is a ``text/event-stream`` of server-sent events, each an ``event:``
+line naming its kind and one ``data:`` line of JSON:
+
+* ``delta`` (:class:`StreamDelta`), any number: the next piece of the answer, to append.
+  In LLM mode the chat model's tokens, in retrieval-only mode the table line by line
+  (each piece ends with its newline). The pieces are inert Markdown already.
+* ``done`` (:class:`GenerateResponse`, the non-streamed body), once, last: the whole
+  answer as saved (``response``), ``session_id``, ``sources``, ``mode``, ``warnings``.
+* ``error`` (the shared :class:`~myretail_common.errors.ErrorResponse`), instead of
+  ``done``, when the answer fails after its first piece was sent (a dependency failing,
+  the deadline passing): the body a non-streamed request would have got with its 503 or
+  504. Nothing of such a turn is saved. A failure before the first piece is a plain HTTP
+  error, as without streaming.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +51,10 @@ class GenerateRequest(BaseModel):
         max_length=36,
         description="A UUID from a previous answer to continue that conversation; "
         "omitted: a new session",
+    )
+    stream: bool = Field(
+        default=False,
+        description="true: answer with server-sent events (delta ..., then done or error)",
     )
 
     @field_validator("prompt")
@@ -73,6 +93,16 @@ class GenerateResponse(BaseModel):
         description="What went less well than usual, for the shopper: e.g. the chat history "
         "could not be read (the answer ignores earlier messages) or saved",
     )
+
+
+class StreamDelta(BaseModel):
+    """``event: delta``: the next piece of a streamed answer."""
+
+    text: str = Field(description="Append to the answer so far (inert Markdown)")
+
+
+#: The server-sent event names of a streamed answer.
+DELTA_EVENT, DONE_EVENT, ERROR_EVENT = "delta", "done", "error"
 
 
 class LoadDataRequest(BaseModel):

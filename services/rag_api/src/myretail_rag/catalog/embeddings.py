@@ -100,6 +100,12 @@ class EmbeddingModel:
         self._check_size(vector)
         return normalise([vector])[0]
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Several queries in one model call (the query batcher's): the vectors
+        :meth:`embed_query` gives, up to float rounding (neither model here gives queries
+        a prompt of their own)."""
+        return self.embed_documents(texts)
+
     def _failed(self, exc: Exception) -> EmbeddingsUnavailableError:
         return EmbeddingsUnavailableError(
             f"embedding model {self.identity.model} failed: {type(exc).__name__}: {exc}"[:300]

@@ -40,8 +40,11 @@ the restored collection takes it over, so restoring an export of the live catalo
 newer". Restores hold the catalog lease like loads do.
 
 A native Qdrant ``.snapshot`` (from Qdrant's own snapshot API, as the book's original
-version used) is restored with Qdrant's snapshot-recover API; that needs a Qdrant server.
-It records no version, so it fills only an empty catalog unless ``replace="always"``.
+version used) is restored with Qdrant's snapshot-recover API; that needs a single Qdrant
+server. It records no version, so it fills only an empty catalog unless ``replace="always"``.
+On a Qdrant cluster a native snapshot is one node's shards of a collection, so native
+recovery is refused there: portable snapshots are the supported path for clusters (their
+restore creates the collection with the configured shards and replication, like a load).
 """
 
 from __future__ import annotations
@@ -578,6 +581,7 @@ def recover_native(
     location = native_location(uri, settings)
     if location is None:
         _local_snapshot(uri)  # a missing file is reported before anything is taken
+    _refuse_on_a_cluster(store)
     with held_lease(store, lease) as held:
         decision = decide_restore(store, None, replace)
         _log_decision(decision, uri)
@@ -590,6 +594,22 @@ def recover_native(
             drop_quietly(store, target)
             raise
     return RestoreResult(target, points, time.perf_counter() - started)
+
+
+def _refuse_on_a_cluster(store: CatalogStore) -> None:
+    """Refuse native recovery on a Qdrant cluster: a native snapshot holds the shards that
+    one node had, and a recovery goes to whichever peer answers, so the collection it makes
+    could lack shards (or ignore the replication settings) and still go live. Portable
+    snapshots are written through the cluster like a load, with the configured layout."""
+    answer = store.call("read the cluster status", store.client.http.distributed_api.cluster_status)
+    peers = getattr(answer.result, "peers", None) or {}
+    if len(peers) > 1:
+        raise SnapshotError(
+            f"{store.location} is a cluster of {len(peers)} Qdrant peers, and a native "
+            ".snapshot file holds one node's shards: restore a portable snapshot instead "
+            "(myretail-catalog export --to URI where the catalog is whole, then "
+            "myretail-catalog restore --from URI)"
+        )
 
 
 def _recover_into(

@@ -11,6 +11,11 @@ service whose embeddings differ refuses the collection with :class:`EmbeddingMis
 instead of returning meaningless neighbours. Payload indexes (keyword: category,
 subcategory, gender, age_group; float: price) serve filtered searches on a Qdrant server.
 
+On a Qdrant cluster every new physical collection gets the layout of the settings
+(:class:`CollectionLayout`: shards, copies of each shard, copies a write must reach).
+Creating, dropping and aliasing collections are Raft operations there, applied in one order
+by every peer, so the alias switch stays one atomic step for the whole cluster.
+
 Errors are translated at this boundary: :class:`VectorStoreUnavailableError` (Qdrant
 down, names where), :class:`CollectionMissingError` (nothing loaded yet). An empty catalog
 is a state (:meth:`CatalogStore.catalog_state`), not an outage: a first install restores
@@ -149,6 +154,26 @@ class Hit:
         )
 
 
+@dataclass(frozen=True)
+class CollectionLayout:
+    """How a new collection lies on a Qdrant cluster. ``None`` is not sent, so Qdrant's
+    default applies: one shard per node, and the replication and write consistency the
+    server is configured with (1 and 1 unless set; the chart sets them on a cluster).
+    Embedded Qdrant has one node and ignores all three."""
+
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    write_consistency_factor: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: RagSettings) -> CollectionLayout:
+        return cls(
+            shard_number=settings.qdrant_shard_number,
+            replication_factor=settings.qdrant_replication_factor,
+            write_consistency_factor=settings.qdrant_write_consistency_factor,
+        )
+
+
 class CatalogStore:
     """The catalog collection in one Qdrant (server or embedded)."""
 
@@ -160,12 +185,14 @@ class CatalogStore:
         location: str,
         *,
         embedded: bool,
+        layout: CollectionLayout | None = None,
     ) -> None:
         self.client = client
         self.alias = alias
         self.identity = identity
         self.location = location
         self.embedded = embedded
+        self.layout = layout or CollectionLayout()
         # Embedded Qdrant is plain Python state: one caller at a time.
         self._lock: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if embedded else contextlib.nullcontext()
@@ -180,6 +207,7 @@ class CatalogStore:
             identity,
             settings.qdrant_location(),
             embedded=not settings.qdrant_endpoint,
+            layout=CollectionLayout.from_settings(settings),
         )
 
     @classmethod
@@ -293,6 +321,9 @@ class CatalogStore:
             self.client.create_collection(
                 name,
                 vectors_config=models.VectorParams(size=self.identity.dimension, distance=DISTANCE),
+                shard_number=self.layout.shard_number,
+                replication_factor=self.layout.replication_factor,
+                write_consistency_factor=self.layout.write_consistency_factor,
                 metadata=metadata,
             )
             if not self.embedded:  # embedded Qdrant ignores payload indexes (and warns)

@@ -14,7 +14,8 @@ Three steps, as in the book's original chain:
    (:mod:`myretail_rag.conversation.assistant`), so only the last ``HISTORY_MAX_TURNS`` turns go in.
 
 The output is a dict: ``input``, ``chat_history``, ``standalone_question``, ``context``
-(the documents), ``request`` and ``answer``.
+(the documents), ``request`` and ``answer``. Streamed, the first three steps run first and
+the answer's tokens come from :meth:`ConversationalChain.astream_answer`.
 
 Prompt placement: system messages hold only our instructions and catalog data. What the
 shopper wrote (the message, and the standalone question rewritten from it) goes in human
@@ -23,6 +24,9 @@ messages, never given the authority of an instruction.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import cached_property
 from operator import itemgetter
 from typing import Any
 
@@ -78,23 +82,40 @@ class ChatModelError(Exception):
     """The chat model failed (down, refused, timed out)."""
 
 
-def guarded(model: BaseChatModel) -> Runnable[Any, Any]:
-    """``model`` with its failures raised as :class:`ChatModelError` (retrieval errors keep
-    their own types, so the caller can say which dependency failed)."""
+class GuardedChatModel(Runnable[Any, Any]):
+    """The chat model with its failures raised as :class:`ChatModelError` (retrieval errors
+    keep their own types, so the caller can say which dependency failed). It streams when
+    the chain streams (``astream``): the answer's tokens as the model sends them."""
 
-    def call(value: Any, config: RunnableConfig) -> Any:
+    name = "chat_model"
+
+    def __init__(self, model: BaseChatModel) -> None:
+        self.model = model
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         try:
-            return model.invoke(value, config)
+            return self.model.invoke(input, config, **kwargs)
         except Exception as exc:
-            raise ChatModelError(f"{type(exc).__name__}: {exc}") from exc
+            raise _failed(exc) from exc
 
-    async def acall(value: Any, config: RunnableConfig) -> Any:
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         try:
-            return await model.ainvoke(value, config)
+            return await self.model.ainvoke(input, config, **kwargs)
         except Exception as exc:
-            raise ChatModelError(f"{type(exc).__name__}: {exc}") from exc
+            raise _failed(exc) from exc
 
-    return RunnableLambda(call, afunc=acall, name="chat_model")
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        try:
+            async for chunk in self.model.astream(input, config, **kwargs):
+                yield chunk
+        except Exception as exc:
+            raise _failed(exc) from exc
+
+
+def _failed(exc: Exception) -> ChatModelError:
+    return ChatModelError(f"{type(exc).__name__}: {exc}")
 
 
 def _shopper_request(value: dict[str, Any]) -> str:
@@ -112,11 +133,37 @@ def _standalone_or_input(value: dict[str, Any]) -> str:
     return rewritten or str(value["input"])
 
 
+@dataclass(frozen=True)
+class ConversationalChain:
+    """The chain in its two parts: ``prepare`` adds the standalone question, the retrieved
+    products (``context``) and the shopper's ``request``; ``answer`` is the
+    stuff-documents answer (text)."""
+
+    prepare: Runnable[dict[str, Any], dict[str, Any]]
+    answer: Runnable[dict[str, Any], str]
+
+    @cached_property
+    def whole(self) -> Runnable[dict[str, Any], dict[str, Any]]:
+        return self.prepare.assign(answer=self.answer).with_config(run_name="conversational_rag")
+
+    async def ainvoke(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        return await self.whole.ainvoke(inputs)
+
+    async def astream_answer(self, prepared: dict[str, Any]) -> AsyncIterator[str]:
+        """The answer's tokens for ``prepare``'s output, as the model sends them.
+
+        The answer chain is streamed alone, in the caller's task: a whole-chain ``astream``
+        runs its parallel steps in tasks of their own, which a cancelled caller (a client
+        that disconnected, a deadline) would leave waiting on the model."""
+        async for token in self.answer.astream(prepared):
+            yield token
+
+
 def create_conversational_chain(
     model: BaseChatModel, retriever: BaseRetriever, max_question_chars: int = 2000
-) -> Runnable[dict[str, Any], dict[str, Any]]:
+) -> ConversationalChain:
     """The history-aware retrieval chain with a stuff-documents answer."""
-    llm = guarded(model)
+    llm = GuardedChatModel(model)
     rewrite = (
         RunnablePassthrough.assign(rewritten=CONDENSE_PROMPT | llm | StrOutputParser())
         | RunnableLambda(_standalone_or_input)
@@ -126,11 +173,10 @@ def create_conversational_chain(
         (lambda value: not value.get("chat_history"), itemgetter("input")),
         rewrite,
     ).with_config(run_name="standalone_question")
-    answer = create_stuff_documents_chain(llm, ANSWER_PROMPT, document_prompt=DOCUMENT_PROMPT)
-    return (
+    prepare = (
         RunnablePassthrough.assign(standalone_question=standalone_question)
         .assign(context=itemgetter("standalone_question") | retriever)
         .assign(request=RunnableLambda(_shopper_request))
-        .assign(answer=answer)
-        .with_config(run_name="conversational_rag")
     )
+    answer = create_stuff_documents_chain(llm, ANSWER_PROMPT, document_prompt=DOCUMENT_PROMPT)
+    return ConversationalChain(prepare, answer)

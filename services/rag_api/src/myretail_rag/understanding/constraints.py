@@ -10,7 +10,7 @@ filters in Python, which is slow at scale): :meth:`Constraints.matches` mirrors
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 from qdrant_client import models
@@ -31,6 +31,11 @@ class Constraints:
     min_price: float | None = None
     max_price: float | None = None
 
+    def field_values(self) -> dict[str, Any]:
+        """Field name -> value (``dataclasses.asdict`` without its deep copies, which
+        cost more than the rest of a retrieval-only answer's bookkeeping)."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
     def is_empty(self) -> bool:
         return self == Constraints()
 
@@ -40,8 +45,8 @@ class Constraints:
 
     def merged(self, newer: Constraints) -> Constraints:
         """These constraints with every field ``newer`` sets replaced by ``newer``'s."""
-        values = asdict(self)
-        for key, value in asdict(newer).items():
+        values = self.field_values()
+        for key, value in newer.field_values().items():
             if value not in ((), None):
                 values[key] = tuple(value) if isinstance(value, list) else value
         if newer.subcategories and not newer.categories:
@@ -141,14 +146,14 @@ class Constraints:
     def to_dict(self) -> dict[str, Any]:
         return {
             key: list(value) if isinstance(value, tuple) else value
-            for key, value in asdict(self).items()
+            for key, value in self.field_values().items()
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Constraints:
         if not data:
             return cls()
-        known = {key: data[key] for key in asdict(cls()) if key in data}
+        known = {field.name: data[field.name] for field in fields(cls) if field.name in data}
         for key, value in known.items():
             if isinstance(value, list):
                 known[key] = tuple(str(item) for item in value)

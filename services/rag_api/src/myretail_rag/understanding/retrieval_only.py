@@ -19,6 +19,7 @@ README.md describes exactly what the rules understand.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,20 +113,59 @@ def plan(parsed: ParsedQuery, previous: SearchState | None) -> tuple[SearchState
     return SearchState([parsed.text], carried.merged(parsed.constraints), parsed.sort), False
 
 
+@dataclass
+class Plan:
+    """What answering a message takes: its search, and whether it only re-orders."""
+
+    message: str
+    state: SearchState
+    reorder: bool
+
+    @property
+    def needs_embedding(self) -> bool:
+        return not self.reorder
+
+
+def plan_answer(search: CatalogSearch, message: str, previous: SearchState | None) -> Plan:
+    """Read the message (the catalog's vocabulary may be read from Qdrant: a worker
+    thread's job) and plan its search."""
+    state, reorder = plan(search.parse(message), previous)
+    return Plan(message, state, reorder)
+
+
+def complete(
+    search: CatalogSearch, planned: Plan, vector: list[float] | None, k: int
+) -> RetrievalAnswer:
+    """Search (``vector``: the embedded ``planned.state.query``), order, render."""
+    state = planned.state
+    if planned.reorder:
+        hits = search.store.retrieve(state.product_ids)
+    else:
+        assert vector is not None, "a new search needs the query's vector"
+        hits = search.search_by_vector(vector, state.constraints, k)
+    if state.sort is not None:
+        hits = state.sort.apply(hits, _sort_key)
+    state.product_ids = [hit.point_id for hit in hits]
+    return RetrievalAnswer(render(hits, state, planned.reorder, planned.message), hits, state)
+
+
 def answer(
     search: CatalogSearch, message: str, previous: SearchState | None, k: int
 ) -> RetrievalAnswer:
     """The retrieval-only answer to ``message`` given the previous answer's search."""
-    parsed = search.parse(message)
-    state, reorder = plan(parsed, previous)
-    if reorder:
-        hits = search.store.retrieve(state.product_ids)
-    else:
-        hits = search.search(state.query, state.constraints, k)
-    if state.sort is not None:
-        hits = state.sort.apply(hits, _sort_key)
-    state.product_ids = [hit.point_id for hit in hits]
-    return RetrievalAnswer(render(hits, state, reorder, message), hits, state)
+    planned = plan_answer(search, message, previous)
+    vector = search.embed(planned.state.query) if planned.needs_embedding else None
+    return complete(search, planned, vector, k)
+
+
+async def answer_async(
+    search: CatalogSearch, message: str, previous: SearchState | None, k: int
+) -> RetrievalAnswer:
+    """:func:`answer` for the event loop: Qdrant in worker threads, the embedding awaited
+    (batched with concurrent requests' questions)."""
+    planned = await asyncio.to_thread(plan_answer, search, message, previous)
+    vector = await search.aembed(planned.state.query) if planned.needs_embedding else None
+    return await asyncio.to_thread(complete, search, planned, vector, k)
 
 
 def render(hits: list[Hit], state: SearchState, reordered: bool, message: str) -> str:

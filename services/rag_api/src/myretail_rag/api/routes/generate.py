@@ -1,7 +1,9 @@
-"""``POST /generate``: one shopping turn (the book's v0 shape, plus ``sources``).
+"""``POST /generate``: one shopping turn (the book's v0 shape, plus ``sources``), whole or,
+with ``"stream": true``, as server-sent events (:mod:`myretail_rag.api.streaming`).
 
-The turn has one deadline (``REQUEST_TIMEOUT_SECONDS``: a 504 after it) and stops as soon
-as its client disconnects: the work is cancelled, and with it any call to the chat model.
+The turn has one deadline (``REQUEST_TIMEOUT_SECONDS``: a 504 after it, or an ``error``
+event once streaming) and stops as soon as its client disconnects: the work is cancelled,
+and with it any call to the chat model.
 """
 
 from __future__ import annotations
@@ -11,14 +13,23 @@ import time
 import uuid
 
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 
-from myretail_common.disconnect import ClientConnectionDep
-from myretail_common.errors import ErrorResponse, GatewayTimeoutError, PayloadTooLargeError
+from myretail_common.disconnect import ClientConnection, ClientConnectionDep
+from myretail_common.errors import ErrorResponse, PayloadTooLargeError
 from myretail_rag.api.dependencies import ComponentsDep
 from myretail_rag.api.errors import domain_errors_as_http
+from myretail_rag.api.metrics import Metrics
 from myretail_rag.api.schemas import GenerateRequest, GenerateResponse, Source
+from myretail_rag.api.streaming import STREAM_HEADERS, AnswerStream, timeout_error
+from myretail_rag.conversation.assistant import Answer, ShoppingAssistant
 
 router = APIRouter(tags=["shopping"])
+
+STREAM_DESCRIPTION = (
+    'With "stream": true: server-sent events, `delta` ({"text"}) any number of times, '
+    "then `done` (this body) or `error` (the JSON error model); see the README."
+)
 
 
 @router.post(
@@ -26,49 +37,88 @@ router = APIRouter(tags=["shopping"])
     response_model=GenerateResponse,
     summary="Answer a shopping question (conversational, per session)",
     responses={
+        200: {
+            "description": f"The answer. {STREAM_DESCRIPTION}",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
         413: {"model": ErrorResponse, "description": "Prompt too long"},
         504: {"model": ErrorResponse, "description": "No answer within REQUEST_TIMEOUT_SECONDS"},
     },
 )
 async def generate(
     body: GenerateRequest, components: ComponentsDep, client: ClientConnectionDep
-) -> GenerateResponse:
+) -> GenerateResponse | StreamingResponse:
     limit = components.settings.max_prompt_chars
     if len(body.prompt) > limit:
         raise PayloadTooLargeError(
             f"prompt is {len(body.prompt)} characters; the limit is {limit} (MAX_PROMPT_CHARS)"
         )
     session_id = body.session_id or str(uuid.uuid4())
-    session_key = str(uuid.UUID(session_id))  # one key for dashed and plain forms
-    started = time.perf_counter()
-    metrics = components.metrics
+    turn = Turn(body.prompt.strip(), session_id, components.metrics)
     deadline = components.settings.request_timeout_seconds
-    with domain_errors_as_http(metrics):
+    with domain_errors_as_http(components.metrics):
         assistant = components.require_assistant()
-        work = asyncio.wait_for(assistant.answer(body.prompt.strip(), session_key), deadline)
+    if body.stream:
+        return await turn.stream(assistant, deadline, client)
+    with domain_errors_as_http(components.metrics):
+        work = asyncio.wait_for(assistant.answer(turn.prompt, turn.session_key), deadline)
         try:
             answer = await client.unless_disconnected(work)
         except TimeoutError as exc:
-            raise GatewayTimeoutError(
-                f"no answer within {deadline:g}s (REQUEST_TIMEOUT_SECONDS)"
-            ) from exc
-    metrics.answers.labels(answer.mode).inc()
-    metrics.answer_seconds.labels(answer.mode).observe(time.perf_counter() - started)
-    sources = [
-        Source(
-            product_id=str(hit.metadata.get("product_id") or hit.point_id),
-            name=str(hit.metadata.get("name") or ""),
-            brand=hit.metadata.get("brand"),
-            price=hit.metadata.get("price"),
-            rating=hit.metadata.get("rating"),
-            score=round(hit.score, 4),
+            raise timeout_error(deadline) from exc
+    return turn.respond(answer)
+
+
+class Turn:
+    """One request's question, its session, and how its answer is reported."""
+
+    def __init__(self, prompt: str, session_id: str, metrics: Metrics) -> None:
+        self.prompt = prompt
+        self.session_id = session_id
+        self.session_key = str(uuid.UUID(session_id))  # one key for dashed and plain forms
+        self.metrics = metrics
+        self.started = time.perf_counter()
+
+    async def stream(
+        self, assistant: ShoppingAssistant, deadline: float, client: ClientConnection
+    ) -> StreamingResponse:
+        """The answer as server-sent events, once its first piece is there."""
+        stream = AnswerStream(
+            lambda sink: assistant.answer(self.prompt, self.session_key, on_text=sink),
+            deadline,
+            self.metrics,
         )
-        for hit in answer.sources
-    ]
-    return GenerateResponse(
-        response=answer.response,
-        session_id=session_id,
-        sources=sources,
-        mode=answer.mode,
-        warnings=answer.warnings,
-    )
+        try:
+            with domain_errors_as_http(self.metrics):
+                first = await client.unless_disconnected(stream.next_piece())
+        except BaseException:
+            stream.cancel()
+            raise
+        return StreamingResponse(
+            stream.events(first, self.respond),
+            media_type="text/event-stream",
+            headers=STREAM_HEADERS,
+        )
+
+    def respond(self, answer: Answer) -> GenerateResponse:
+        """The response body (also the ``done`` event's), the answer counted."""
+        self.metrics.answers.labels(answer.mode).inc()
+        self.metrics.answer_seconds.labels(answer.mode).observe(time.perf_counter() - self.started)
+        sources = [
+            Source(
+                product_id=str(hit.metadata.get("product_id") or hit.point_id),
+                name=str(hit.metadata.get("name") or ""),
+                brand=hit.metadata.get("brand"),
+                price=hit.metadata.get("price"),
+                rating=hit.metadata.get("rating"),
+                score=round(hit.score, 4),
+            )
+            for hit in answer.sources
+        ]
+        return GenerateResponse(
+            response=answer.response,
+            session_id=self.session_id,
+            sources=sources,
+            mode=answer.mode,
+            warnings=answer.warnings,
+        )
