@@ -17,22 +17,12 @@ import pytest
 from myretail_common.model_store import ModelStore, TagExistsError, TagNotFoundError
 from myretail_common.storage import Storage
 from myretail_common.store_cli import main
+from myretail_testkit.store_fixtures import STORE_KINDS, adapter_folder, model_store
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=STORE_KINDS)
 def store(request, tmp_path) -> ModelStore:
-    if request.param == "file":
-        return ModelStore(Storage(f"file://{tmp_path / 'store'}"))
-    seaweedfs = request.getfixturevalue("seaweedfs")
-    bucket = request.getfixturevalue("s3_bucket")
-    return ModelStore(Storage(f"s3://{bucket}/models", **seaweedfs.storage_options()))
-
-
-def adapter_folder(root: Path, weights: str = "w" * 4096) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "adapter_model.safetensors").write_text(weights)
-    (root / "tokenizer.json").write_text('{"version": "1.0"}')
-    return root
+    return model_store(request.param, request, tmp_path)
 
 
 def test_publish_list_and_read_manifest(store: ModelStore, tmp_path: Path):

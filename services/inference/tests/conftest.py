@@ -7,6 +7,10 @@ model store. The model is loaded once per session through the service's own load
 every engine and live server in this suite shares it (an engine is cheap: one thread).
 ``openai_schema`` validates answers against OpenAI's published response schemas
 (``data/openai-response-schemas.json``, see ``data/README.md``).
+
+The gateway (``ENGINE=remote``) is tested in front of ``upstream``: a vLLM-like router
+(``myretail_testkit.openai_upstream``) that sends the adapters ``<name>-v1`` and
+``<name>-v2`` to the live native server; ``tagged_store`` publishes the adapter as v2 too.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ from referencing.jsonschema import DRAFT202012
 from myretail_inference.engine import BatchingEngine
 from myretail_inference.loader import LoadedModel, load_model
 from myretail_inference.settings import InferenceSettings
+from myretail_inference.upstream import upstream_model
+from myretail_testkit.gateway import remote_settings, serve_gateway, store_with_tags
 from myretail_testkit.inference import make_settings, serve_engine, start_engine
+from myretail_testkit.openai_upstream import OpenAIUpstream
 from myretail_testkit.servers import LiveServer
 
 
@@ -81,6 +88,34 @@ def http(server: LiveServer) -> Iterator[httpx.Client]:
 def client(server: LiveServer) -> openai.OpenAI:
     """The official OpenAI client, pointed at the live server."""
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+
+
+# -- the gateway (ENGINE=remote) ----------------------------------------------------------
+
+SERVED_TAGS = ("v1", "v2")
+
+
+@pytest.fixture(scope="session")
+def tagged_store(published_adapter: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A store where v2 holds the same adapter as v1 (a canary that answers alike)."""
+    return store_with_tags(published_adapter, tmp_path_factory.mktemp("tagged"), ["v2"])
+
+
+@pytest.fixture(scope="session")
+def upstream(settings: InferenceSettings, server: LiveServer) -> Iterator[OpenAIUpstream]:
+    """vLLM's part, played by the live native server behind a router."""
+    names = {upstream_model(settings.model_name, tag): server.url for tag in SERVED_TAGS}
+    with OpenAIUpstream(names) as router:
+        yield router
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    settings: InferenceSettings, upstream: OpenAIUpstream, tagged_store: str
+) -> Iterator[LiveServer]:
+    """The gateway in front of ``upstream``, serving v1 (no canary)."""
+    with serve_gateway(remote_settings(settings, upstream, tagged_store)) as live:
+        yield live
 
 
 # -- OpenAI's published response schemas --------------------------------------------------

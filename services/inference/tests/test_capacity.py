@@ -58,7 +58,7 @@ def _wait_for(condition: Any, timeout: float = 20.0) -> None:
 
 def _cancelled(server: LiveServer) -> float:
     for line in httpx.get(f"{server.url}/metrics").text.splitlines():
-        if line.startswith('inference_requests_total{outcome="cancelled"}'):
+        if line.startswith('inference_requests_total{outcome="cancelled",tag='):
             return float(line.split()[-1])
     return 0.0
 
@@ -140,7 +140,10 @@ def test_request_timeout_is_a_504(settings: InferenceSettings, loaded: LoadedMod
                     extra_body={"ignore_eos": True},
                 ):
                     pass
-            assert 'outcome="timeout"} 2.0' in httpx.get(f"{s.url}/metrics").text
+            assert (
+                f'outcome="timeout",tag="{engine.info.tag}"}} 2.0'
+                in httpx.get(f"{s.url}/metrics").text
+            )
             fine = httpx.post(f"{s.url}/generate", json={"prompt": "Tiers?", "max_new_tokens": 2})
             assert fine.status_code == 200
     finally:

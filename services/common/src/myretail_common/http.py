@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -187,25 +188,36 @@ def metrics_app(registry: CollectorRegistry) -> Starlette:
     return Starlette(routes=[Route("/metrics", metrics)])
 
 
-def _server(app: ASGIApp, host: str, port: int) -> uvicorn.Server:
-    config = uvicorn.Config(
+#: Makes the uvicorn server of the app's port from its config (a subclass may handle signals).
+ServerFactory = Callable[[uvicorn.Config], uvicorn.Server]
+
+
+def _config(app: ASGIApp, host: str, port: int, graceful_seconds: int) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=graceful_seconds,
     )
-    return uvicorn.Server(config)
 
 
-def run_server(app: FastAPI, settings: ServiceSettings) -> None:
+def run_server(
+    app: FastAPI,
+    settings: ServiceSettings,
+    *,
+    make_server: ServerFactory = uvicorn.Server,
+    graceful_seconds: int = 10,
+) -> None:
     """Serve ``app`` with uvicorn (logging stays ours: JSON), and its metrics on
-    ``METRICS_PORT`` when the settings give one."""
-    servers = [_server(app, settings.host, settings.port)]
+    ``METRICS_PORT`` when the settings give one; when either server stops, so does the
+    other. ``graceful_seconds``: how long open connections get at shutdown."""
+    servers = [make_server(_config(app, settings.host, settings.port, graceful_seconds))]
     if settings.metrics_port is not None:
-        registry = app.state.metrics_registry
-        servers.append(_server(metrics_app(registry), settings.host, settings.metrics_port))
+        metrics = metrics_app(app.state.metrics_registry)
+        config = _config(metrics, settings.host, settings.metrics_port, graceful_seconds)
+        servers.append(uvicorn.Server(config))
     with asyncio.Runner(loop_factory=servers[0].config.get_loop_factory()) as runner:
         runner.run(_serve_together(servers))
 

@@ -29,6 +29,7 @@ from myretail_common.storage import (
     AlreadyPublishedError,
     ObjectNotFoundError,
     Storage,
+    StorageError,
 )
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,14 @@ class TagNotFoundError(ObjectNotFoundError):
 
 class TagExistsError(AlreadyPublishedError):
     """The tag is already published; tags are immutable unless forced."""
+
+
+class ManifestMismatchError(ObjectNotFoundError):
+    """Downloaded files differ from the manifest (size or sha256): a corrupt or partial copy."""
+
+
+class BaseModelMismatchError(StorageError):
+    """The tag was trained on another base model than the one being served."""
 
 
 def validate_name(kind: str, value: str) -> str:
@@ -163,10 +172,32 @@ class ModelStore:
         A cached copy is reused when it matches the published manifest; downloads land
         in a staging folder and are verified before they are renamed into place.
         """
-        target = Path(cache_dir) / model / tag
+        return self._fetch(model, tag, Path(cache_dir) / model / tag)
+
+    def fetch_into(self, model: str, tag: str, target: Path, base_model: str | None = None) -> Path:
+        """Copy ``model:tag`` into the folder ``target`` itself, every file's sha256 checked.
+
+        With ``base_model``, the manifest must name that base (else
+        :class:`BaseModelMismatchError`, before anything is downloaded). A ``target``
+        already holding this version (every checksum right) is left as it is; otherwise
+        the files land in a staging folder beside it and replace it only once verified,
+        so ``target`` never holds a partial or corrupt copy.
+        """
+        return self._fetch(model, tag, Path(target), base_model, check_cached_hashes=True)
+
+    def _fetch(
+        self,
+        model: str,
+        tag: str,
+        target: Path,
+        base_model: str | None = None,
+        check_cached_hashes: bool = False,
+    ) -> Path:
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
             root, manifest = self._published_version(model, tag)
-            if target.is_dir() and _matches(target, manifest):
+            if base_model is not None:
+                check_base_model(manifest, base_model, f"{model}:{tag}")
+            if target.is_dir() and not file_mismatches(target, manifest, check_cached_hashes):
                 logger.info("model tag found in cache", extra={"path": str(target)})
                 return target
             try:
@@ -191,13 +222,17 @@ class ModelStore:
 
     def _download(self, root: str, manifest: dict[str, Any], target: Path) -> None:
         """The manifest's files (and the manifest) from ``root``, verified, at ``target``."""
+        target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.parent / f".download-{target.name}-{uuid.uuid4().hex}"
         try:
             names = [*manifest.get("files", {}), MANIFEST_NAME]
             self.storage.download_files(root, names, staging)
-            if not _matches(staging, manifest, check_hashes=True):
-                raise ObjectNotFoundError(
-                    f"{self.storage.uri(root)} does not match its manifest (incomplete copy?)"
+            problems = file_mismatches(staging, manifest, check_hashes=True)
+            if problems:
+                shown = "; ".join(problems[:3]) + ("; ..." if len(problems) > 3 else "")
+                raise ManifestMismatchError(
+                    f"{self.storage.uri(root)} does not match its manifest ({shown}); "
+                    f"nothing was written to {target}"
                 )
             if target.exists():
                 shutil.rmtree(target)
@@ -206,20 +241,39 @@ class ModelStore:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _matches(folder: Path, manifest: dict[str, Any], check_hashes: bool = False) -> bool:
-    """True when ``folder`` holds every file of ``manifest`` with the right size (and hash)."""
-    if not (folder / MANIFEST_NAME).is_file():
-        return False
+def check_base_model(manifest: dict[str, Any], expected: str, what: str) -> None:
+    """Raise :class:`BaseModelMismatchError` unless the manifest's base model is ``expected``."""
+    recorded = str(manifest.get("base_model") or "")
+    if recorded != expected:
+        raise BaseModelMismatchError(
+            f"{what} was trained on base model {recorded or '(none recorded)'!r}, but the "
+            f"base model being served is {expected!r}: publish an adapter for that base, or "
+            "serve the base it was trained on"
+        )
+
+
+def file_mismatches(
+    folder: Path, manifest: dict[str, Any], check_hashes: bool = False
+) -> list[str]:
+    """What differs between ``folder`` and ``manifest``: one line per problem (none: a match).
+
+    The folder's own manifest must list the same files; each file must have the recorded
+    size (and, with ``check_hashes``, sha256).
+    """
     try:
         local = json.loads((folder / MANIFEST_NAME).read_text())
-    except ValueError:
-        return False
+    except (OSError, ValueError):
+        return [f"{MANIFEST_NAME} is missing or unreadable"]
     if local.get("files") != manifest.get("files"):
-        return False
+        return [f"{MANIFEST_NAME} lists other files than the published one"]
+    problems: list[str] = []
     for name, meta in manifest.get("files", {}).items():
         path = folder / name
-        if not path.is_file() or path.stat().st_size != meta["size"]:
-            return False
-        if check_hashes and sha256_file(path) != meta["sha256"]:
-            return False
-    return True
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif path.stat().st_size != meta["size"]:
+            problems.append(f"{name} has {path.stat().st_size} bytes, expected {meta['size']}")
+        elif check_hashes and (actual := sha256_file(path)) != meta["sha256"]:
+            expected = str(meta["sha256"])
+            problems.append(f"{name} has sha256 {actual[:12]}..., expected {expected[:12]}...")
+    return problems

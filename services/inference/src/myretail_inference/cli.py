@@ -1,9 +1,11 @@
 """``myretail-inference``: serve the model named by the settings over HTTP.
 
-The tag is checked in the model store first, so a missing tag fails in a second with a
-clear message (exit code 1). The server then starts at once (``/healthz`` answers),
-loads and warms the model in the background, and ``/readyz`` turns ready after warm-up.
-A model that fails to load ends the process with exit code 1.
+The tags (MODEL_TAG, and CANARY_TAG when set) are checked in the model store first, so
+a missing tag fails in a second with a clear message (exit code 1). The server then
+starts at once (``/healthz`` answers), loads and warms the model in the background (with
+``ENGINE=remote``: only the tokenizer), and ``/readyz`` turns ready after warm-up. A model
+that fails to load ends the process with exit code 1. SIGTERM drains
+(:mod:`myretail_inference.drain`).
 """
 
 from __future__ import annotations
@@ -55,21 +57,25 @@ def main(argv: list[str] | None = None) -> int:
         print("error: MODEL_TAG is not set: name the published model tag to serve", file=sys.stderr)
         return 1
     try:
-        ModelStore.from_settings(settings).read_manifest(settings.model_name, settings.model_tag)
+        store = ModelStore.from_settings(settings)
+        for tag in settings.tags:
+            store.read_manifest(settings.model_name, tag)
         ensure_port_free(settings.port, "PORT")
     except (StorageError, ValueError, PortInUseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
-    from myretail_common.http import run_server
     from myretail_inference.app import create_app
+    from myretail_inference.drain import run_draining_server
     from myretail_inference.loader import ModelLoadError, configure_cpu_threads
 
-    try:
-        configure_cpu_threads(settings)
-    except ModelLoadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    if settings.engine == "native":
+        try:
+            configure_cpu_threads(settings)
+        except ModelLoadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
 
-    run_server(create_app(settings, exit_on_load_failure=True), settings)
+    app = create_app(settings, exit_on_load_failure=True)
+    run_draining_server(app, settings, app.state.drain)
     return 0

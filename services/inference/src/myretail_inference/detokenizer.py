@@ -4,7 +4,8 @@
 prefix/read-offset method of Hugging Face's text streamer and vLLM), so the cost of a
 token does not grow with the answer. :class:`StopScanner` finds stop sequences by
 looking only at the newly decoded text plus the few characters before it that a stop
-sequence could straddle.
+sequence could straddle. :func:`visible_text` says how much of a generation's text may be
+shown yet (both engines, native and remote, stream by it).
 """
 
 from __future__ import annotations
@@ -12,10 +13,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from myretail_inference.engine_api import SamplingParams
+
 # An incomplete UTF-8 character waits for its next bytes, but never for more tokens than
 # this: a model emitting invalid byte sequences must not grow the window without bound.
 _MAX_PENDING_TOKENS = 8
 _REPLACEMENT = "\ufffd"
+
+
+def encode_prompt(tokenizer: Any, text: str) -> list[int]:
+    """The token ids of a prompt, as every engine counts and sends them (BOS included)."""
+    ids: list[int] = tokenizer(text, add_special_tokens=True, verbose=False)["input_ids"]
+    return ids
 
 
 class IncrementalText:
@@ -76,3 +85,35 @@ class StopScanner:
         self._tail = window[len(window) - self._overlap :] if self._overlap else ""
         found = [position for stop in self.stops if (position := window.find(stop)) != -1]
         return offset + min(found) if found else None
+
+
+def visible_text(text: str, params: SamplingParams, final: bool) -> str:
+    """The part of the decoded text that may be shown now (stream and final alike)."""
+    if params.trim_whitespace:
+        text = text.lstrip()
+    if final:
+        return text.rstrip() if params.trim_whitespace else text
+    return text[: len(text) - held_back(text, params)]
+
+
+def held_back(text: str, params: SamplingParams) -> int:
+    """Characters at the end of ``text`` that cannot be shown yet: an incomplete UTF-8
+    character, the start of a possible stop sequence, whitespace an answer may end with."""
+    kept = text.rstrip("\ufffd")
+    hold = _stop_prefix_hold(kept, params.stop)
+    if hold:
+        kept = kept[:-hold]
+    if params.trim_whitespace:
+        kept = kept.rstrip()
+    return len(text) - len(kept)
+
+
+def _stop_prefix_hold(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest end of ``text`` that could start a stop sequence."""
+    hold = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), hold, -1):
+            if text.endswith(stop[:size]):
+                hold = size
+                break
+    return hold

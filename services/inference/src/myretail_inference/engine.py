@@ -47,7 +47,13 @@ from typing import Any
 
 import torch
 
-from myretail_inference.detokenizer import IncrementalText, StopScanner
+from myretail_inference.detokenizer import (
+    IncrementalText,
+    StopScanner,
+    encode_prompt,
+    held_back,
+    visible_text,
+)
 from myretail_inference.engine_api import (
     EngineFailedError,
     EngineNotReadyError,
@@ -152,38 +158,6 @@ def kv_bytes_per_token(model: Any) -> int:
     head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
     itemsize = model.get_input_embeddings().weight.element_size()
     return 2 * int(config.num_hidden_layers) * kv_heads * head_dim * itemsize
-
-
-def visible_text(text: str, params: SamplingParams, final: bool) -> str:
-    """The part of the decoded text that may be shown now (stream and final alike)."""
-    if params.trim_whitespace:
-        text = text.lstrip()
-    if final:
-        return text.rstrip() if params.trim_whitespace else text
-    return text[: len(text) - _held_back(text, params)]
-
-
-def _held_back(text: str, params: SamplingParams) -> int:
-    """Characters at the end of ``text`` that cannot be shown yet: an incomplete UTF-8
-    character, the start of a possible stop sequence, whitespace an answer may end with."""
-    kept = text.rstrip("\ufffd")
-    hold = _stop_prefix_hold(kept, params.stop)
-    if hold:
-        kept = kept[:-hold]
-    if params.trim_whitespace:
-        kept = kept.rstrip()
-    return len(text) - len(kept)
-
-
-def _stop_prefix_hold(text: str, stops: Sequence[str]) -> int:
-    """Length of the longest end of ``text`` that could start a stop sequence."""
-    hold = 0
-    for stop in stops:
-        for size in range(min(len(stop) - 1, len(text)), hold, -1):
-            if text.endswith(stop[:size]):
-                hold = size
-                break
-    return hold
 
 
 def _left_pad(tensor: torch.Tensor, length: int, dim: int, value: float = 0) -> torch.Tensor:
@@ -414,8 +388,7 @@ class BatchingEngine:
     # -- submitting --------------------------------------------------------------------
 
     def encode(self, text: str) -> list[int]:
-        ids: list[int] = self.tokenizer(text, add_special_tokens=True, verbose=False)["input_ids"]
-        return ids
+        return encode_prompt(self.tokenizer, text)
 
     def check_prompt(self, prompt_ids: Sequence[int]) -> None:
         if len(prompt_ids) >= self.info.context_window:
@@ -458,7 +431,9 @@ class BatchingEngine:
             self._wakeup.notify_all()
         return handle
 
-    def submit(self, prompt_ids: list[int], params: SamplingParams) -> RequestHandle:
+    def submit(
+        self, prompt_ids: list[int], params: SamplingParams, prompt_text: str | None = None
+    ) -> RequestHandle:
         """Queue a request from a coroutine; raises at once when it cannot be taken.
 
         Raises :class:`PromptTooLongError`, :class:`QueueFullError` or
@@ -638,6 +613,15 @@ class BatchingEngine:
             job_rows = len(self._job.rows) if self._job else 0
             self._active_count = len(self._rows) + job_rows
             self.observer.occupancy(len(self._waiting), self._active_count)
+        if self.kv_cache_tokens:
+            self.observer.kv_cache_usage(min(1.0, self._kv_reserved() / self.kv_cache_tokens))
+
+    def _kv_reserved(self) -> int:
+        """KV-cache cells the running batch and the prefill job may reach (what admission
+        holds against the budget)."""
+        context = self.info.context_window
+        rows = [*self._rows, *(self._job.rows if self._job else [])]
+        return kv_cache_peak((row.cached, row.remaining(context)) for row in rows)
 
     def _finish_unstarted(
         self, handle: RequestHandle, reason: FinishReason, error: str | None = None
@@ -871,7 +855,7 @@ class BatchingEngine:
         text = row.pending
         if row.params.trim_whitespace and not row.sent:
             text = text.lstrip()  # an answer never starts with whitespace
-        shown = len(text) - _held_back(text, row.params)
+        shown = len(text) - held_back(text, row.params)
         if shown > 0:
             row.sent.append(text[:shown])
             self._send(row.handle, TextDelta(text[:shown]))

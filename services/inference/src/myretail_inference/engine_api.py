@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-FinishReason = Literal["stop", "length", "cancelled", "timeout", "error"]
+# "unavailable": a remote engine's upstream went away mid-request (the service answers 503).
+FinishReason = Literal["stop", "length", "cancelled", "timeout", "error", "unavailable"]
 
 # How long past its deadline a caller still waits for the engine's own final event.
 DEADLINE_GRACE_SECONDS = 5.0
@@ -34,6 +35,14 @@ class EngineNotReadyError(EngineError):
 
 class EngineFailedError(EngineNotReadyError):
     """The engine stopped for good (a device error): the process must be restarted."""
+
+
+class UpstreamUnavailableError(EngineNotReadyError):
+    """A remote engine's upstream server cannot be reached or is overloaded."""
+
+
+class RequestRefusedError(EngineError):
+    """The engine (a remote engine's upstream) refused the request as invalid."""
 
 
 class PromptTooLongError(EngineError):
@@ -115,6 +124,7 @@ class EngineObserver(Protocol):
     def request_finished(self, finished: Finished, seconds: float) -> None: ...
     def forward_pass(self, kind: str, batch_size: int, seconds: float) -> None: ...
     def occupancy(self, queue_depth: int, active: int) -> None: ...
+    def kv_cache_usage(self, ratio: float) -> None: ...
 
 
 class NullObserver:
@@ -134,6 +144,9 @@ class NullObserver:
         pass
 
     def occupancy(self, queue_depth: int, active: int) -> None:
+        pass
+
+    def kv_cache_usage(self, ratio: float) -> None:
         pass
 
 
@@ -173,6 +186,9 @@ class RequestHandle:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sink: Sink = lambda event: None
         self.finished: Finished | None = None
+        # Set by engines that accept a request only once a server answered (a remote
+        # engine): resolves then, or raises why it was not accepted (see admitted()).
+        self._admission: asyncio.Future[None] | None = None
 
     def _bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._queue = asyncio.Queue()
@@ -233,6 +249,12 @@ class RequestHandle:
         finally:
             if not done:
                 self.cancel()
+
+    async def admitted(self) -> None:
+        """Wait until the engine has accepted the request; raises :class:`EngineError`
+        subclasses when it was not (at once for an engine that accepts on submit)."""
+        if self._admission is not None:
+            await self._admission
 
     async def result(self) -> Finished:
         """Wait for the final event."""
@@ -297,7 +319,12 @@ class Engine(Protocol):
 
     def encode(self, text: str) -> list[int]: ...
 
-    def submit(self, prompt_ids: list[int], params: SamplingParams) -> RequestHandle: ...
+    def submit(
+        self, prompt_ids: list[int], params: SamplingParams, prompt_text: str | None = None
+    ) -> RequestHandle:
+        """Queue a request (from a coroutine). ``prompt_text`` is the text ``prompt_ids``
+        were encoded from, for engines that send text on (a remote engine)."""
+        ...
 
     def stop(self) -> None:
         """Finish or cancel every request and release the engine's resources."""

@@ -187,6 +187,76 @@ def _fetch_folder(uri: str, settings: InferenceSettings) -> Path:
     return target
 
 
+def load_tokenizer(settings: InferenceSettings) -> tuple[Any, ModelInfo]:
+    """ENGINE=remote: the tag's tokenizer and the model's context window, no weights.
+
+    The tokenizer comes from the tag (or its base model); the context window from the
+    base model's ``config.json`` alone (for a base in an ``s3://`` store only that file
+    is downloaded). The gateway counts tokens with it; the upstream holds the model.
+    """
+    from transformers import AutoConfig, AutoTokenizer
+
+    token = _hub_token(settings)
+    tag_dir, manifest = fetch_tag(settings)
+    method = str(manifest.get("method", "lora"))
+    base_name = settings.base_model or str(manifest.get("base_model") or "")
+    try:
+        config_source = str(tag_dir) if method == "full" else _config_source(base_name, settings)
+        tokenizer_source = (
+            tag_dir if _has_tokenizer(tag_dir) else resolve_base_model(base_name, settings)
+        )
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, token=token)
+        config = AutoConfig.from_pretrained(config_source, token=token).get_text_config()
+    except ModelLoadError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"cannot load the tokenizer of {settings.model_name}:{settings.model_tag} "
+            f"(base model {base_name or 'n/a'}): {exc}"
+        ) from exc
+    info = ModelInfo(
+        name=settings.model_name,
+        tag=settings.model_tag or "",
+        context_window=int(getattr(config, "max_position_embeddings", 0) or 2048),
+        base_model=base_name,
+        method=method,
+        quantization=settings.quantization,
+        device="remote",
+    )
+    logger.info(
+        "tokenizer loaded",
+        extra={"model": info.name, "tag": info.tag, "context_window": info.context_window},
+    )
+    return tokenizer, info
+
+
+def _config_source(base: str, settings: InferenceSettings) -> str:
+    """Where the base model's ``config.json`` is: a folder, or a hub id (config only)."""
+    if not base:
+        raise ModelLoadError(
+            f"the manifest of {settings.model_name}:{settings.model_tag} names no base "
+            "model; set BASE_MODEL"
+        )
+    scheme = base.split("://", 1)[0] if "://" in base else ""
+    if scheme in ("", "file", "local"):
+        return resolve_base_model(base, settings)
+    digest = hashlib.sha256(base.encode()).hexdigest()[:16]
+    folder = settings.model_cache_dir / "base-configs" / digest
+    try:
+        Storage(base, **settings.storage_options()).download_files("", ["config.json"], folder)
+    except (StorageError, ValueError) as exc:
+        raise ModelLoadError(f"cannot fetch the config of base model {base}: {exc}") from exc
+    return str(folder)
+
+
+def _hub_token(settings: InferenceSettings) -> str | None:
+    if not settings.hugging_face_hub_token:
+        return None
+    token = settings.hugging_face_hub_token.get_secret_value()
+    register_secret(token)
+    return token
+
+
 def _has_tokenizer(folder: Path) -> bool:
     return any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json"))
 
@@ -202,11 +272,7 @@ def load_model(settings: InferenceSettings) -> LoadedModel:
         raise ModelLoadError(
             "QUANTIZATION=nf4 needs a CUDA GPU (bitsandbytes 4-bit); use QUANTIZATION=none on CPU"
         )
-    token = None
-    if settings.hugging_face_hub_token:
-        token = settings.hugging_face_hub_token.get_secret_value()
-        register_secret(token)
-
+    token = _hub_token(settings)
     tag_dir, manifest = fetch_tag(settings)
     method = str(manifest.get("method", "lora"))
     if method not in ("lora", "full"):

@@ -64,6 +64,7 @@ StopText = Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS), WellFo
 Temperature = Annotated[float, Field(ge=0.0, le=2.0)]
 TopP = Annotated[float, Field(gt=0.0, le=1.0)]
 RepetitionPenalty = Annotated[float, Field(gt=0.0, le=10.0)]
+TopK = Annotated[int, Field(ge=-1, le=MAX_TOKEN_COUNT)]
 Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
 Seed = Annotated[int, Field(ge=-(2**63), le=2**64 - 1)]
 TokenCount = Annotated[int, Field(ge=1, le=MAX_TOKEN_COUNT)]
@@ -215,6 +216,10 @@ class _OpenAIRequest(_Request):
     )
     ignore_eos: bool = Field(
         default=False, description="Extension (as in vLLM): keep generating past end-of-text"
+    )
+    top_k: TopK | None = Field(
+        default=None,
+        description="Extension (as in vLLM): sample among the k likeliest tokens; -1 or 0: all",
     )
     user: Identifier | None = None
 

@@ -4,8 +4,12 @@ Turns a prompt and request parameters into an engine request (limits checked bef
 work: new tokens within MAX_NEW_TOKENS_LIMIT before tokenizing, prompt plus new tokens
 within the context window before queueing; the tokenizer kept off the event loop for
 long texts), maps engine outcomes to the JSON error model (429 queue full, 400 too long
-for the context, 504 timeout, 503 not ready), and cancels the engine request when the
-client goes away.
+for the context, 504 timeout, 503 not ready or the model server down, 502 the model
+server failed), and cancels the engine request when the client goes away.
+
+Each request is answered by one served tag: the one it names (``<name>:<tag>``), else
+the stable tag or the canary as :class:`~myretail_inference.canary.TagRouter` decides
+for its session; the tag is what the response's ``model`` and ``X-Model-Tag`` name.
 """
 
 from __future__ import annotations
@@ -29,19 +33,25 @@ from myretail_common.errors import (
     error_response,
 )
 from myretail_common.quoting import client_text
+from myretail_inference.canary import SESSION_HEADER, TagRouter
+from myretail_inference.drain import Drain
 from myretail_inference.engine_api import (
     Engine,
+    EngineError,
     EngineNotReadyError,
     Event,
     Finished,
     PromptTooLongError,
     QueueFullError,
     RequestHandle,
+    RequestRefusedError,
     SamplingParams,
+    UpstreamUnavailableError,
 )
 from myretail_inference.metrics import InferenceMetrics
 from myretail_inference.schemas import Refusal
 from myretail_inference.settings import InferenceSettings
+from myretail_inference.upstream import UpstreamFailedError
 
 logger = logging.getLogger(__name__)
 
@@ -92,36 +102,55 @@ class TokenRequest:
 
 @dataclass
 class ServingState:
-    """What the routes need: settings, metrics, and the engine once it is ready."""
+    """What the routes need: settings, metrics, and the engines (one per served tag, the
+    stable tag's first) once they are ready."""
 
     settings: InferenceSettings
     metrics: InferenceMetrics
-    engine: Engine | None = None
+    engines: dict[str, Engine] = field(default_factory=dict)
+    drain: Drain | None = None
     load_error: str | None = None
     loading: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def engine(self) -> Engine | None:
+        """The stable tag's engine (None while loading)."""
+        return next(iter(self.engines.values()), None)
+
+    @property
+    def router(self) -> TagRouter:
+        tags = list(self.engines)
+        canary = tags[1] if len(tags) > 1 else None
+        return TagRouter(tags[0], canary, self.settings.canary_weight if canary else 0)
+
     def check_ready(self) -> None:
         """Readiness check: raises with the reason while the model is not ready."""
+        if self.drain is not None and self.drain.draining:
+            raise RuntimeError("shutting down: finishing the requests in flight")
         if self.load_error:
             raise RuntimeError(f"model failed to load: {self.load_error}")
-        if self.engine is None:
+        if not self.engines:
             raise RuntimeError("model is loading" if self.loading else "no model loaded")
-        if self.engine.failure:
-            raise RuntimeError(f"the engine failed: {self.engine.failure}")
-        if not self.engine.ready:
-            raise RuntimeError("model is warming up")
+        for engine in self.engines.values():
+            if engine.failure:
+                raise RuntimeError(f"the engine failed: {engine.failure}")
+            if not engine.ready:
+                raise RuntimeError("model is warming up")
 
     def check_alive(self) -> None:
-        """Liveness check: raises once the engine can never serve again (restart the pod)."""
-        if self.engine is not None and not self.engine.alive:
-            raise RuntimeError(f"the engine failed: {self.engine.failure or 'stopped'}")
+        """Liveness check: raises once an engine can never serve again (restart the pod)."""
+        for engine in self.engines.values():
+            if not engine.alive:
+                raise RuntimeError(f"the engine failed: {engine.failure or 'stopped'}")
 
 
 class GenerationService:
     """One request's way through the engine (built per request; cheap)."""
 
-    def __init__(self, state: ServingState) -> None:
+    def __init__(
+        self, state: ServingState, session_key: str | None = None, request: Request | None = None
+    ) -> None:
         self.state = state
         self.settings = state.settings
         engine = state.engine
@@ -129,23 +158,41 @@ class GenerationService:
             reason = state.load_error or ("still loading" if engine is None else "warming up")
             raise ServiceUnavailableError("model", reason)
         self.engine = engine
+        self.session_key = session_key
+        self.request = request
 
     @property
     def model_ids(self) -> list[str]:
-        info = self.engine.info
-        return [info.name, f"{info.name}:{info.tag}"]
+        name = self.engine.info.name
+        return [name, *(f"{name}:{tag}" for tag in self.state.engines)]
 
-    def check_model(self, requested: str | None) -> str:
-        """The model id to answer with; unknown names (compared whole) are a 404."""
-        if requested is None or requested in self.model_ids:
-            return requested or self.engine.info.name
-        served = self.engine.info.name
-        raise ParameterError(
-            f"model {client_text(requested)} is not served here; available: {served}",
-            "model",
-            status_code=404,
-            error_type="model_not_found",
-        )
+    def check_model(self, requested: str | None, user: str | None = None) -> str:
+        """Choose the tag that answers and return the model id to answer with
+        (``<name>:<tag>``); unknown names (compared whole) are a 404.
+
+        A request naming ``<name>:<tag>`` gets that tag; one naming ``<name>`` (or none)
+        gets the tag the router picks for its session (``X-Session-Id``, else ``user``).
+        """
+        name = self.engine.info.name
+        by_id = {f"{name}:{tag}": tag for tag in self.state.engines}
+        if requested in by_id:
+            tag = by_id[requested]
+        elif requested is None or requested == name:
+            tag = self.state.router.choose(self.session_key or user)
+        else:
+            raise ParameterError(
+                f"model {client_text(requested)} is not served here; available: {name}",
+                "model",
+                status_code=404,
+                error_type="model_not_found",
+            )
+        engine = self.state.engines[tag]
+        if not engine.ready:
+            raise ServiceUnavailableError("model", f"tag {tag} is warming up")
+        self.engine = engine
+        if self.request is not None:
+            self.request.state.model_tag = tag  # the X-Model-Tag header (see app.py)
+        return f"{name}:{tag}"
 
     def refuse(self, refusal: Refusal | None) -> None:
         """An OpenAI feature this server does not implement is a 400 that names it."""
@@ -210,15 +257,15 @@ class GenerationService:
         prompt_ids = await self.encode(text, tokens.prompt_field)
         params = replace(params, max_new_tokens=self._new_tokens(len(prompt_ids), tokens))
         try:
-            return self.engine.submit(prompt_ids, params)
+            handle = self.engine.submit(prompt_ids, params, prompt_text=text)
+            await handle.admitted()  # a remote engine: the model server took it
         except PromptTooLongError as exc:
             raise ParameterError(
                 str(exc), tokens.prompt_field, error_type="context_length_exceeded"
             ) from exc
-        except QueueFullError as exc:
-            raise TooManyRequestsError(str(exc), retry_after_seconds=1) from exc
-        except EngineNotReadyError as exc:
-            raise ServiceUnavailableError("model", str(exc)) from exc
+        except EngineError as exc:
+            raise engine_error(exc) from exc
+        return handle
 
     def raise_for_outcome(self, finished: Finished, handle: RequestHandle | None = None) -> None:
         """Map a final event that is not an answer to the matching error."""
@@ -234,6 +281,8 @@ class GenerationService:
             )
         if finished.finish_reason == "cancelled":
             raise ServiceUnavailableError("model", "the request was cancelled (shutting down)")
+        if finished.finish_reason == "unavailable":
+            raise ServiceUnavailableError(MODEL_SERVER, finished.error or "it went away")
         if finished.finish_reason == "error":
             raise ApiError(
                 finished.error or "generation failed", status_code=500, error_type="internal_error"
@@ -272,6 +321,25 @@ async def watch_disconnect(request: Request, handle: RequestHandle) -> None:
             await asyncio.sleep(_DISCONNECT_POLL_SECONDS)
 
 
+MODEL_SERVER = "the model server"
+
+
+def engine_error(exc: EngineError) -> ApiError:
+    """The HTTP error for an engine that did not take a request."""
+    if isinstance(exc, QueueFullError):
+        return TooManyRequestsError(str(exc), retry_after_seconds=1)
+    if isinstance(exc, UpstreamUnavailableError):
+        return ServiceUnavailableError(MODEL_SERVER, str(exc))
+    if isinstance(exc, EngineNotReadyError):
+        return ServiceUnavailableError("model", str(exc))
+    if isinstance(exc, RequestRefusedError):
+        return ApiError(str(exc), status_code=400, error_type="invalid_request")
+    if isinstance(exc, UpstreamFailedError):
+        return ApiError(str(exc), status_code=502, error_type="bad_gateway")
+    return ApiError(str(exc), status_code=500, error_type="internal_error")
+
+
 def get_service(request: Request) -> GenerationService:
     """FastAPI dependency: the serving logic, or 503 while the model is not ready."""
-    return GenerationService(request.app.state.serving)
+    session = request.headers.get(SESSION_HEADER) or None
+    return GenerationService(request.app.state.serving, session, request)

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from myretail_common.settings import ServiceSettings
 
+Engine = Literal["native", "remote"]
 Quantization = Literal["none", "nf4", "bf16"]
 Device = Literal["auto", "cpu", "cuda"]
 Dtype = Literal["auto", "bfloat16", "float16", "float32"]
@@ -18,6 +19,41 @@ class InferenceSettings(ServiceSettings):
     """Everything ``myretail-inference`` reads from the environment."""
 
     port: int = Field(default=8000, ge=1, le=65535)
+
+    engine: Engine = Field(
+        default="native",
+        description="native: our continuous-batching engine in this process; remote: a "
+        "gateway to an OpenAI-compatible server (vLLM) at UPSTREAM_BASE_URL",
+    )
+    upstream_base_url: str = Field(
+        default="",
+        max_length=2048,
+        description="ENGINE=remote: the upstream's OpenAI API base, e.g. "
+        "http://127.0.0.1:8001/v1 (its /health is at the server root)",
+    )
+    upstream_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="ENGINE=remote: most seconds to connect to the upstream, or to wait for "
+        "its next bytes; the whole request stays within REQUEST_TIMEOUT_SECONDS",
+    )
+    canary_tag: str = Field(
+        default="",
+        max_length=128,
+        description="A second published tag served to CANARY_WEIGHT percent of sessions "
+        "(empty: none)",
+    )
+    canary_weight: int = Field(
+        default=0, ge=0, le=100, description="Percent of sessions the canary tag answers"
+    )
+    drain_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM: readiness fails and new requests get 503 at once; requests "
+        "in flight may finish for up to this long, then the process exits",
+    )
 
     model_name: str = Field(
         default="loyalty-assistant", description="Published model to serve (MODEL_NAME)"
@@ -90,6 +126,26 @@ class InferenceSettings(ServiceSettings):
     max_new_tokens_limit: int = Field(
         default=1024, ge=1, description="Most new tokens a request may ask for"
     )
+
+    @property
+    def tags(self) -> list[str]:
+        """The served tags: MODEL_TAG, then CANARY_TAG when one is set and differs."""
+        tags = [self.model_tag] if self.model_tag else []
+        if self.canary_tag and self.canary_tag not in tags:
+            tags.append(self.canary_tag)
+        return tags
+
+    @model_validator(mode="after")
+    def _remote_needs_an_upstream(self) -> InferenceSettings:
+        if self.engine == "remote" and not self.upstream_base_url:
+            raise ValueError(
+                "ENGINE=remote needs UPSTREAM_BASE_URL (e.g. http://127.0.0.1:8001/v1)"
+            )
+        if self.upstream_base_url and not self.upstream_base_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError("UPSTREAM_BASE_URL must be an http:// or https:// URL")
+        return self
 
     @model_validator(mode="after")
     def _default_within_limit(self) -> InferenceSettings:

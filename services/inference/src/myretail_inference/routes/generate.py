@@ -31,6 +31,7 @@ async def generate(
     request: Request,
     service: Annotated[GenerationService, Depends(get_service)],
 ) -> GenerateResponse:
+    model = service.check_model(None)  # the stable tag, or the canary for this session
     params = SamplingParams(  # max_new_tokens: set by submit, from the TokenRequest
         temperature=body.temperature,
         top_p=body.top_p,
@@ -50,5 +51,5 @@ async def generate(
             total_tokens=finished.prompt_tokens + finished.completion_tokens,
         ),
         finish_reason="length" if finished.finish_reason == "length" else "stop",
-        model=f"{service.engine.info.name}:{service.engine.info.tag}",
+        model=model,
     )

@@ -95,7 +95,7 @@ def _sse(payload: BaseModel | dict[str, Any]) -> str:
 
 def _check(service: GenerationService, body: ChatCompletionRequest | CompletionRequest) -> str:
     """The model id to answer with, once the model and the features asked for are served."""
-    model = service.check_model(body.model)
+    model = service.check_model(body.model, body.user)
     service.refuse(body.unsupported())
     return model
 
@@ -109,6 +109,7 @@ def _params(
             body.temperature if body.temperature is not None else OPENAI_DEFAULT_TEMPERATURE
         ),
         top_p=body.top_p if body.top_p is not None else 1.0,
+        top_k=max(body.top_k or 0, 0),
         repetition_penalty=body.repetition_penalty or 1.0,
         seed=body.seed,
         stop=stop,
@@ -148,21 +149,34 @@ def _streaming(body: AsyncIterator[str]) -> StreamingResponse:
     return StreamingResponse(body, media_type="text/event-stream", headers=_SSE_HEADERS)
 
 
-@router.get("/models", response_model=ModelList, summary="The served model")
+@router.get(
+    "/models",
+    response_model=ModelList,
+    summary="The served model (and, with a canary, each served tag as <name>:<tag>)",
+)
 async def list_models(
     service: Annotated[GenerationService, Depends(get_service)],
 ) -> ModelList:
     info = service.engine.info
-    return ModelList(
-        data=[
-            ModelCard(
-                id=info.name,
-                created=info.created,
-                root=f"{info.name}:{info.tag}",
-                max_model_len=info.context_window,
-            )
-        ]
+    stable = ModelCard(
+        id=info.name,
+        created=info.created,
+        root=f"{info.name}:{info.tag}",
+        max_model_len=info.context_window,
     )
+    engines = service.state.engines
+    if len(engines) < 2:
+        return ModelList(data=[stable])
+    tagged = [
+        ModelCard(
+            id=f"{info.name}:{tag}",
+            created=engine.info.created,
+            root=f"{info.name}:{tag}",
+            max_model_len=engine.info.context_window,
+        )
+        for tag, engine in engines.items()
+    ]
+    return ModelList(data=[stable, *tagged])
 
 
 @router.post(
