@@ -9,11 +9,8 @@ eval loss is within 5% of that run's.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,12 @@ import yaml
 from myretail_finetune.config import FinetuneSettings
 from myretail_finetune.errors import ExitCode
 from myretail_finetune.job import run_job
+from myretail_testkit.finetune_runs import (
+    events,
+    run_and_signal,
+    short_job_values,
+    subprocess_env,
+)
 from myretail_testkit.models import torch_threads
 
 pytestmark = pytest.mark.slow
@@ -31,70 +34,25 @@ TOTAL_STEPS = 40
 KILL_AFTER_STEP = 12
 
 
-def job_values(tiny_base: Path, project_root: Path, work: Path, tag: str) -> dict[str, Any]:
-    return {
-        "train_dataset_file": str(project_root / "data" / "loyalty_qa_train.jsonl"),
-        "eval_dataset_file": str(project_root / "data" / "loyalty_qa_val.jsonl"),
-        "base_model": str(tiny_base),
-        "model_tag": tag,
-        "model_store_uri": (work / "store").as_uri(),
-        "checkpoint_dir": str(work / f"checkpoints-{tag}"),
-        "max_steps": TOTAL_STEPS,
-        "batch_size": 8,
-        "checkpoint_steps": 10,
-        "logging_steps": 1,
-        "eval_before_training": False,
-        "eval_train_accuracy": False,
-        "eval_max_examples": 8,
-        "eval_max_new_tokens": 16,
-    }
+def job_values(tiny_base: Path, work: Path, tag: str) -> dict[str, Any]:
+    return short_job_values(
+        tiny_base, work / "store", work / f"checkpoints-{tag}", tag, TOTAL_STEPS
+    )
 
 
-def subprocess_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "FINETUNE_"))}
-    env.update(LOG_FORMAT="json", PYTHONUNBUFFERED="1", CPU_THREADS="1", HF_HUB_OFFLINE="1")
-    return env
-
-
-def events(output: str) -> list[dict[str, Any]]:
-    found = []
-    for line in output.splitlines():
-        if line.startswith("{"):
-            record = json.loads(line)
-            if "event" in record:
-                found.append(record)
-    return found
-
-
-def test_sigterm_checkpoints_and_restart_resumes(
-    tiny_base: Path, project_root: Path, tmp_path: Path
-) -> None:
-    values = job_values(tiny_base, project_root, tmp_path, "resumed")
+def test_sigterm_checkpoints_and_restart_resumes(tiny_base: Path, tmp_path: Path) -> None:
+    values = job_values(tiny_base, tmp_path, "resumed")
     config = tmp_path / "finetune.yaml"
     config.write_text(yaml.safe_dump(values))
     command = [sys.executable, "-m", "myretail_finetune", "train", "--config", str(config)]
     checkpoints = Path(values["checkpoint_dir"])
 
     # 1. Start, SIGTERM once training is under way.
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env()
-    )
-    assert process.stdout is not None
-    lines: list[str] = []
-    signalled_at_step = None
-    deadline = time.monotonic() + 240
-    for line in process.stdout:
-        lines.append(line)
-        if signalled_at_step is None and line.startswith("{"):
-            record = json.loads(line)
-            if record.get("event") == "train" and record["step"] >= KILL_AFTER_STEP:
-                signalled_at_step = record["step"]
-                process.send_signal(signal.SIGTERM)
-        assert time.monotonic() < deadline, "".join(lines[-20:])
-    first_status = process.wait(timeout=60)
-    first_output = "".join(lines)
+    first = run_and_signal(command, at_step=KILL_AFTER_STEP)
+    first_output = first.output
+    signalled_at_step = first.signalled_at_step
     assert signalled_at_step is not None, first_output[-3000:]
-    assert first_status == ExitCode.INTERRUPTED, first_output[-3000:]
+    assert first.status == ExitCode.INTERRUPTED, first_output[-3000:]
     assert "error: stopped by SIGTERM at step" in first_output
     complete = sorted(
         int(p.name.split("-")[1])
@@ -127,9 +85,7 @@ def test_sigterm_checkpoints_and_restart_resumes(
 
     # 3. The same Job uninterrupted, in this process.
     with torch_threads(1):
-        reference = run_job(
-            FinetuneSettings(**job_values(tiny_base, project_root, tmp_path, "reference"))
-        )
+        reference = run_job(FinetuneSettings(**job_values(tiny_base, tmp_path, "reference")))
     assert reference.manifest["train_steps"] == TOTAL_STEPS
     resumed_loss = manifest["metrics"]["after"]["eval_loss"]
     reference_loss = reference.metrics["after"]["eval_loss"]

@@ -14,6 +14,11 @@ On SIGTERM (spot reclaim, eviction) :class:`GracefulStop` asks the Trainer to sa
 the end of the current step and stop; the Job then exits with ``ExitCode.INTERRUPTED``
 so Kubernetes retries it. If the save cannot finish within the grace period the process
 exits anyway, leaving the previous complete checkpoint as the resume point.
+
+With several training processes (:mod:`.distributed`) the stop request is agreed on at the
+end of every step, so a SIGTERM on any rank stops every rank after the same step; rank 0
+writes the checkpoint (the Trainer saves the weights there) and marks it complete once
+every rank has written its part (its RNG state).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from myretail_common.storage import Storage, StorageError
+from myretail_finetune.distributed import Topology
 from myretail_finetune.errors import ExitCode, StoreError
 
 logger = logging.getLogger(__name__)
@@ -227,26 +233,34 @@ class GracefulStop:
 class CheckpointCallback(TrainerCallback):
     """Marks saved checkpoints complete, saves on stop requests and at the last step."""
 
-    def __init__(self, location: CheckpointLocation, stop: GracefulStop, keep: int) -> None:
+    def __init__(
+        self,
+        location: CheckpointLocation,
+        stop: GracefulStop,
+        keep: int,
+        topology: Topology | None = None,
+    ) -> None:
         self.location = location
         self.stop = stop
         self.keep = keep
+        self.topology = topology or Topology()
         self.last_saved_step: int | None = None
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
         if state.max_steps and state.global_step >= state.max_steps:
             control.should_save = True
-        if self.stop.requested.is_set():
+        if self.topology.any(self.stop.requested.is_set(), args.device):
             control.should_save = True
             control.should_training_stop = True
         return control
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if folder.is_dir():
+        self.topology.barrier()  # every rank has written its part of the checkpoint
+        self.last_saved_step = state.global_step
+        if self.topology.is_main and folder.is_dir():
             self.location.mark_complete(folder, state.global_step)
             self.location.prune(self.keep)
-            self.last_saved_step = state.global_step
             logger.info(
                 "checkpoint saved",
                 extra={"step": state.global_step, "location": self.location.uri},

@@ -10,6 +10,10 @@ A run is identified by its inputs (:func:`myretail_finetune.publishing.run_finge
 recorded in the manifest). When the tag already holds *this* run — the pod was retried
 after it published — the Job reports the published tag and succeeds; another run's tag
 is refused unless forced.
+
+Under torchrun (:mod:`.distributed`) every rank trains and computes the eval loss (both
+collective); rank 0 alone measures answer accuracy, applies the gate, writes the baseline,
+checkpoint markers and the published tag, and the other ranks end with its outcome.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from myretail_finetune.config import FinetuneSettings
+from myretail_finetune.distributed import BatchSplit, Topology, split_batch
 from myretail_finetune.errors import ConfigError, GateError, Interrupted
 from myretail_finetune.progress import MetricsSink
 
@@ -63,9 +68,27 @@ def _evaluate(
     val: Any,
     train: Any,
     include_train: bool,
+    topology: Topology,
+) -> dict[str, Any]:
+    """Eval loss (every rank takes part), then answer accuracy on rank 0 for all."""
+    from myretail_finetune.training import eval_loss
+
+    loss = eval_loss(trainer)
+    return topology.share_outcome(
+        lambda: _accuracy_metrics(settings, model, tokenizer, val, train, include_train, loss)
+    )
+
+
+def _accuracy_metrics(
+    settings: FinetuneSettings,
+    model: Any,
+    tokenizer: Any,
+    val: Any,
+    train: Any,
+    include_train: bool,
+    loss: float,
 ) -> dict[str, Any]:
     from myretail_finetune.evaluation import answer_accuracy
-    from myretail_finetune.training import eval_loss
 
     def accuracy(dataset: Any) -> Any:
         return answer_accuracy(
@@ -77,7 +100,7 @@ def _evaluate(
             max_examples=settings.eval_max_examples,
         )
 
-    metrics: dict[str, Any] = {"eval_loss": round(eval_loss(trainer), 6)}
+    metrics: dict[str, Any] = {"eval_loss": round(loss, 6)}
     val_accuracy = accuracy(val)
     metrics.update(
         eval_accuracy=round(val_accuracy.accuracy, 4),
@@ -102,13 +125,29 @@ def _describe_metrics(metrics: dict[str, Any]) -> str:
     return text
 
 
+def _batch_fields(batch: BatchSplit) -> dict[str, int]:
+    """What the manifest and the start line record of the processes and their batches."""
+    return {
+        "world_size": batch.world_size,
+        "per_device_batch_size": batch.per_device,
+        "gradient_accumulation_steps": batch.gradient_accumulation_steps,
+        "effective_batch_size": batch.effective,
+    }
+
+
+def _stop_reason(stop: Any) -> str:
+    return stop.signal_name or "a signal to another training process"
+
+
 def run_job(settings: FinetuneSettings) -> JobResult:
     """Fine-tune, evaluate, gate and publish; raises a ``FinetuneError`` on any problem."""
     started = time.monotonic()
     hp = settings.resolved()
+    topology = Topology.from_env()
+    batch = split_batch(hp.batch_size, hp.gradient_accumulation_steps, topology.world_size)
     tag = settings.tag()
     settings.base_model_spec()
-    sink = MetricsSink(settings.metrics_file)
+    sink = MetricsSink(settings.metrics_file, quiet=not topology.is_main)
     options = settings.storage_options()
 
     from myretail_finetune.data import load_dataset_file
@@ -166,6 +205,9 @@ def run_job(settings: FinetuneSettings) -> JobResult:
         torch.set_num_threads(settings.cpu_threads)
     ref = resolve_base_model(settings)
     location = CheckpointLocation.open(settings.checkpoint_location(), options)
+    # Sets up the process group under torchrun (the collectives below need it).
+    args = training_arguments(settings, hp, location.local, batch)
+    device = args.device
     stop = GracefulStop(settings.checkpoint_grace_seconds).install()
     timings: dict[str, float] = {}
     try:
@@ -173,7 +215,7 @@ def run_job(settings: FinetuneSettings) -> JobResult:
         tokenizer = load_tokenizer(settings, ref)
         set_seed(hp.seed)
         try:
-            model = load_model(settings, ref, hp)
+            model = load_model(settings, ref, hp, topology.local_rank)
         except ValueError as exc:  # e.g. LoRA target modules the model does not have
             raise ConfigError(f"cannot prepare the model for training: {exc}") from exc
         parameters = parameter_counts(model)
@@ -191,15 +233,20 @@ def run_job(settings: FinetuneSettings) -> JobResult:
             parameters=parameters,
             train_examples=len(train),
             eval_examples=len(val),
+            **_batch_fields(batch),
         )
 
-        resume = location.newest_complete()
+        # Rank 0 discards incomplete checkpoints before the others look.
+        resume = location.newest_complete() if topology.is_main else None
+        topology.barrier()
+        if not topology.is_main:
+            resume = location.newest_complete()
         progress = ProgressCallback(sink)
-        checkpoints = CheckpointCallback(location, stop, settings.checkpoints_to_keep)
+        checkpoints = CheckpointCallback(location, stop, settings.checkpoints_to_keep, topology)
         trainer = build_trainer(
             model,
             tokenizer,
-            training_arguments(settings, hp, location.local),
+            args,
             train_tokens,
             val_tokens,
             [progress, checkpoints],
@@ -208,8 +255,9 @@ def run_job(settings: FinetuneSettings) -> JobResult:
         phase = time.monotonic()
         before = location.load_baseline() if resume else None
         if before is None and settings.eval_before_training:
-            before = _evaluate(settings, trainer, model, tokenizer, val, train, False)
-            location.save_baseline(before)
+            before = _evaluate(settings, trainer, model, tokenizer, val, train, False, topology)
+            if topology.is_main:
+                location.save_baseline(before)
         if before is not None:
             sink.write(
                 "eval_before",
@@ -217,18 +265,19 @@ def run_job(settings: FinetuneSettings) -> JobResult:
                 **{k: v for k, v in before.items() if k != "eval_samples"},
             )
         timings["eval_before_seconds"] = time.monotonic() - phase
-        if stop.requested.is_set():
-            raise Interrupted(f"stopped by {stop.signal_name} before training started")
+        if topology.any(stop.requested.is_set(), device):
+            raise Interrupted(f"stopped by {_stop_reason(stop)} before training started")
 
         phase = time.monotonic()
         if resume is not None:
             logger.info("resuming from checkpoint", extra={"checkpoint": str(resume)})
         train_model(trainer, resume)
+        topology.barrier()  # rank 0 has marked the last checkpoint complete
         timings["train_seconds"] = time.monotonic() - phase
-        if stop.requested.is_set():
+        if topology.any(stop.requested.is_set(), device):
             saved = checkpoints.last_saved_step
             raise Interrupted(
-                f"stopped by {stop.signal_name} at step {trainer.state.global_step}"
+                f"stopped by {_stop_reason(stop)} at step {trainer.state.global_step}"
                 f"/{trainer.state.max_steps}; checkpoint {saved} is complete in "
                 f"{location.uri}: run the Job again to resume"
             )
@@ -236,7 +285,7 @@ def run_job(settings: FinetuneSettings) -> JobResult:
 
         phase = time.monotonic()
         after = _evaluate(
-            settings, trainer, model, tokenizer, val, train, settings.eval_train_accuracy
+            settings, trainer, model, tokenizer, val, train, settings.eval_train_accuracy, topology
         )
         timings["eval_after_seconds"] = time.monotonic() - phase
         sink.write(
@@ -244,41 +293,47 @@ def run_job(settings: FinetuneSettings) -> JobResult:
             f"after training: {_describe_metrics(after)}",
             **{k: v for k, v in after.items() if k != "eval_samples"},
         )
-        gate = settings.min_eval_accuracy
-        if gate is not None and after["eval_accuracy"] < gate:
-            raise GateError(
-                f"val accuracy {after['eval_accuracy']:.1%} is below the gate "
-                f"min_eval_accuracy={gate:.1%}: nothing was published"
+
+        def gate_and_publish() -> dict[str, Any]:  # rank 0 only
+            gate = settings.min_eval_accuracy
+            if gate is not None and after["eval_accuracy"] < gate:
+                raise GateError(
+                    f"val accuracy {after['eval_accuracy']:.1%} is below the gate "
+                    f"min_eval_accuracy={gate:.1%}: nothing was published"
+                )
+            if stop.requested.is_set():
+                raise Interrupted(f"stopped by {stop.signal_name} before publishing")
+            train_seconds = timings.get("train_seconds", 0.0)
+            manifest = build_manifest(
+                run_fingerprint=run.fingerprint,
+                base_model=ref.spec,
+                method=settings.method,
+                profile=settings.profile,
+                datasets={"train": train.describe(), "eval": val.describe()},
+                training_arguments=hp.as_dict(),
+                distributed=_batch_fields(batch),
+                metrics={
+                    "before": before,
+                    "after": after,
+                    "train_loss": progress.last_loss,
+                    "tokens_per_second": round(progress.tokens / train_seconds, 1)
+                    if train_seconds > 0
+                    else None,
+                },
+                timings={**timings, "total_seconds": time.monotonic() - started},
+                parameters=parameters,
+                train_steps=trainer.state.global_step,
+                tokens_trained=int(trainer.state.num_input_tokens_seen or 0),
             )
-        if stop.requested.is_set():
-            raise Interrupted(f"stopped by {stop.signal_name} before publishing")
+            published = publish_trained(run, model, tokenizer, manifest)
+            location.prune(settings.checkpoints_to_keep)
+            return published
 
         phase = time.monotonic()
-        train_seconds = timings.get("train_seconds", 0.0)
-        manifest = build_manifest(
-            run_fingerprint=run.fingerprint,
-            base_model=ref.spec,
-            method=settings.method,
-            profile=settings.profile,
-            datasets={"train": train.describe(), "eval": val.describe()},
-            training_arguments=hp.as_dict(),
-            metrics={
-                "before": before,
-                "after": after,
-                "train_loss": progress.last_loss,
-                "tokens_per_second": round(progress.tokens / train_seconds, 1)
-                if train_seconds > 0
-                else None,
-            },
-            timings={**timings, "total_seconds": time.monotonic() - started},
-            parameters=parameters,
-            train_steps=trainer.state.global_step,
-            tokens_trained=int(trainer.state.num_input_tokens_seen or 0),
+        result = JobResult(
+            settings.model_name, tag, run.tag_uri, topology.share_outcome(gate_and_publish)
         )
-        published = publish_trained(run, model, tokenizer, manifest)
-        result = JobResult(settings.model_name, tag, run.tag_uri, published)
         timings["publish_seconds"] = time.monotonic() - phase
-        location.prune(settings.checkpoints_to_keep)
         sink.write(
             "summary",
             f"published {result.tag_uri}: {_describe_metrics(after)}; "

@@ -119,8 +119,13 @@ def load_tokenizer(settings: FinetuneSettings, ref: BaseModelRef) -> Any:
     return tokenizer
 
 
-def load_model(settings: FinetuneSettings, ref: BaseModelRef, hp: HyperParameters) -> Any:
-    """The base model for the profile, wrapped for LoRA when the method is ``lora``."""
+def load_model(
+    settings: FinetuneSettings, ref: BaseModelRef, hp: HyperParameters, local_rank: int = 0
+) -> Any:
+    """The base model for the profile, wrapped for LoRA when the method is ``lora``.
+
+    Under qlora each training process holds its own 4-bit copy on its GPU (``local_rank``).
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -136,7 +141,7 @@ def load_model(settings: FinetuneSettings, ref: BaseModelRef, hp: HyperParameter
                 bnb_4bit_compute_dtype=torch.bfloat16,
             ),
             dtype=torch.bfloat16,
-            device_map={"": 0},
+            device_map={"": local_rank},
         )
     else:
         kwargs.update(dtype=torch.float32)

@@ -29,12 +29,16 @@ def format_duration(seconds: float) -> str:
 class MetricsSink:
     """Logs metric records and appends them to a JSON-lines file when configured."""
 
-    def __init__(self, path: str | Path | None) -> None:
+    def __init__(self, path: str | Path | None, quiet: bool = False) -> None:
         self.path = Path(path) if path else None
-        if self.path:
+        # Quiet on every training process but the first, which reports for all of them.
+        self.quiet = quiet
+        if self.path and not quiet:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, event: str, message: str, **fields: Any) -> None:
+        if self.quiet:
+            return
         record = {"event": event, "time": round(time.time(), 3), **fields}
         logger.info(message, extra={"event": event, **fields})
         if self.path:

@@ -119,6 +119,7 @@ def build_manifest(
     profile: str,
     datasets: dict[str, Any],
     training_arguments: dict[str, Any],
+    distributed: dict[str, int],
     metrics: dict[str, Any],
     timings: dict[str, float],
     parameters: dict[str, int],
@@ -134,6 +135,8 @@ def build_manifest(
         "prompt_format": PROMPT_FORMAT,
         "datasets": datasets,
         "training_arguments": training_arguments,
+        # world_size, each process's batch and accumulation, the effective batch
+        "distributed": distributed,
         "metrics": metrics,
         "timings": {key: round(value, 2) for key, value in timings.items()},
         "parameters": parameters,

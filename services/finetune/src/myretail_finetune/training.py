@@ -16,22 +16,39 @@ from pathlib import Path
 from typing import Any
 
 from myretail_finetune.config import FinetuneSettings, HyperParameters
+from myretail_finetune.distributed import BatchSplit, split_batch
 
 logger = logging.getLogger(__name__)
 
 
-def training_arguments(settings: FinetuneSettings, hp: HyperParameters, output_dir: Path) -> Any:
+def training_arguments(
+    settings: FinetuneSettings,
+    hp: HyperParameters,
+    output_dir: Path,
+    batch: BatchSplit | None = None,
+) -> Any:
+    """The Trainer's arguments. Under torchrun the Trainer reads WORLD_SIZE/RANK/LOCAL_RANK
+    itself and wraps the model in DistributedDataParallel; ``batch`` is this process's share
+    of the configured effective batch (default: one process, all of it)."""
     from transformers import TrainingArguments
 
+    batch = batch or split_batch(hp.batch_size, hp.gradient_accumulation_steps, 1)
     on_gpu = settings.profile == "qlora"
     return TrainingArguments(
         output_dir=str(output_dir),
-        per_device_train_batch_size=hp.batch_size,
+        per_device_train_batch_size=batch.per_device,
         per_device_eval_batch_size=hp.eval_batch_size,
         # Evaluation keeps the loss only: gathered logits would be batch x length x vocab
         # (128256 for Llama 3) floats per step, on the GPU.
         prediction_loss_only=True,
-        gradient_accumulation_steps=hp.gradient_accumulation_steps,
+        gradient_accumulation_steps=batch.gradient_accumulation_steps,
+        ddp_backend=("nccl" if on_gpu else "gloo") if batch.world_size > 1 else None,
+        # LoRA trains every adapter on every step; the search for unused ones costs a pass.
+        ddp_find_unused_parameters=False if batch.world_size > 1 else None,
+        # Each process's loss is its own batch's token mean, averaged over processes by DDP
+        # (in training) and over batches (in evaluation), as one process averages over
+        # accumulated micro-batches: the eval loss of N processes is the one of one process.
+        average_tokens_across_devices=False,
         max_steps=hp.max_steps if hp.max_steps is not None else -1,
         num_train_epochs=hp.num_train_epochs,
         learning_rate=hp.learning_rate,
@@ -119,7 +136,19 @@ def train(trainer: Any, resume: Path | None) -> None:
 
 
 def eval_loss(trainer: Any) -> float:
-    metrics = trainer.evaluate()
+    """The validation loss; under several processes each evaluates its own part of the set.
+
+    Without ``even_batches`` the last process's part is not topped up with examples from
+    the start of the set, which would count those twice: N processes then see the very
+    batches one process sees, and report the same loss.
+    """
+    accelerator = trainer.accelerator
+    even_batches = accelerator.even_batches
+    accelerator.even_batches = False
+    try:
+        metrics = trainer.evaluate()
+    finally:
+        accelerator.even_batches = even_batches
     return float(metrics["eval_loss"])
 
 
