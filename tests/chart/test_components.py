@@ -107,9 +107,20 @@ def test_terraform_settings_are_accepted() -> None:
     )
     server = containers(rendered.get("Deployment", "myretail-inference"), init=False)[0]
     assert server["image"] == f"{registry}/tf/inference:v9.9.9"
-    assert env_of(server)["MODEL_STORE_URI"] == "s3://tf-bucket/models"
-    assert env_of(server)["MODEL_ASSETS_BUCKET"] == "tf-bucket"
-    assert env_of(server)["AWS_REGION"] == env_of(server)["AWS_DEFAULT_REGION"] == "eu-west-1"
+    # On vLLM (prod) the adapter fetch reads the store, not the gateway.
+    store_reader = next(
+        c
+        for c in containers(rendered.get("Deployment", "myretail-inference"))
+        if c["name"] == "fetch-adapter"
+    )
+    assert store_reader["image"] == server["image"]
+    assert env_of(store_reader)["MODEL_STORE_URI"] == "s3://tf-bucket/models"
+    assert env_of(store_reader)["MODEL_ASSETS_BUCKET"] == "tf-bucket"
+    assert (
+        env_of(store_reader)["AWS_REGION"]
+        == env_of(store_reader)["AWS_DEFAULT_REGION"]
+        == "eu-west-1"
+    )
     test_pod = rendered.get("Pod", "myretail-test-rag-api")["spec"]["containers"][0]
     assert test_pod["image"] == f"{registry}/tf/tests:v9.9.9"
     service = rendered.get("Service", "myretail-chatbot-ui")

@@ -78,8 +78,11 @@ def test_the_check_still_refuses_a_tag_nobody_publishes(overrides: dict, is_upgr
 def test_inference_pods_wait_for_their_tag_with_the_store_settings(tmp_path: Path) -> None:
     deployment = render_env("prod", DAY0).get(*INFERENCE)
     spec = pod_spec(deployment)
-    (wait,) = spec["initContainers"]
-    (server,) = spec["containers"]
+    # prod serves on vLLM: the wait comes first, then the fetch of the adapter it waited for.
+    wait, fetch = spec["initContainers"]
+    server = spec["containers"][0]
+    assert server["name"] == "inference"
+    assert fetch["name"] == "fetch-adapter" and fetch["args"][:2] == ["loyalty-assistant", "v1"]
     assert wait["name"] == "wait-for-model"
     assert wait["image"] == server["image"]
     assert wait["command"] == ["myretail-store", "wait-tag"]
@@ -93,7 +96,7 @@ def test_inference_pods_wait_for_their_tag_with_the_store_settings(tmp_path: Pat
     ]
     store_keys = {"MODEL_STORE_URI", "MODEL_ASSETS_BUCKET", "AWS_REGION", "AWS_DEFAULT_REGION"}
     assert {k: v for k, v in env_of(wait).items() if k in store_keys} == {
-        k: v for k, v in env_of(server).items() if k in store_keys
+        k: v for k, v in env_of(fetch).items() if k in store_keys
     }
     assert env_of(wait)["AWS_REGION"] == "us-west-2"
     assert spec["serviceAccountName"] == "myretail-inference", "the IRSA role reads the store"
@@ -132,8 +135,13 @@ def test_no_pod_waits_for_a_post_install_hook(env: str) -> None:
                 name = ref.get("claimName") or ref.get("name") or ref.get("secretName")
                 assert name not in hook_made, f"{where} mounts {name}, made by a hook"
         for init in spec.get("initContainers", []):
-            assert init["command"] == ["myretail-store", "wait-tag"], f"{where}: {init['name']}"
-            tag = init["args"][init["args"].index("--tag") + 1]
+            # wait-tag waits for a tag; fetch (engine vllm) copies one in: NAME TAG DIR.
+            command = init["command"]
+            assert command in (["myretail-store", "wait-tag"], ["myretail-store", "fetch"]), (
+                f"{where}: {init['name']}"
+            )
+            args = init["args"]
+            tag = args[args.index("--tag") + 1] if command[1] == "wait-tag" else args[1]
             assert checked is not None or tag in served_tag_sources, (
                 f"{where} waits for {tag}: neither checked before install nor published by a "
                 "Job of the release"

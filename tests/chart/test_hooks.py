@@ -69,12 +69,14 @@ def test_check_tag_hook_checks_the_requested_tag_with_the_inference_store_settin
     job = prod.get("Job", "myretail-inference-check-tag")
     deployment = prod.get("Deployment", "myretail-inference")
     (check,) = containers(job)
-    (server,) = containers(deployment, init=False)
+    server = containers(deployment, init=False)[0]
+    # prod serves on vLLM: the pod reads the store in its adapter fetch (init container).
+    (store_reader,) = [c for c in containers(deployment) if c["name"] == "fetch-adapter"]
     assert check["command"] == ["myretail-store", "check-tag"]
     assert check["args"] == ["--model", "loyalty-assistant", "--tag", "v1"]
-    assert check["image"] == server["image"]
+    assert check["image"] == server["image"] == store_reader["image"]
     store = {"MODEL_STORE_URI", "MODEL_ASSETS_BUCKET", "AWS_REGION", "S3_ENDPOINT_URL"}
-    server_env, check_env = env_of(server), env_of(check)
+    server_env, check_env = env_of(store_reader), env_of(check)
     assert {k: v for k, v in check_env.items() if k in store} == {
         k: v for k, v in server_env.items() if k in store
     }

@@ -16,7 +16,7 @@ PROJECT_REPOSITORIES = {
     "myretail/rag-api",
     "myretail/chatbot-ui",
 }
-PUBLIC = ("docker.io/qdrant/qdrant:v", "docker.io/library/redis:")
+PUBLIC = ("docker.io/qdrant/qdrant:v", "docker.io/library/redis:", "docker.io/vllm/vllm-openai:v")
 # Everything switched on, so every kind of pod is in the render.
 ALL_PODS = {
     "global": {"imageRegistry": REGISTRY, "image": {"tag": "v7"}},
@@ -65,7 +65,7 @@ def test_every_project_image_takes_the_registry_and_the_one_tag(env: str) -> Non
 def test_public_images_keep_their_pinned_tags() -> None:
     images = _images(render_env("prod", ALL_PODS))
     public = sorted({v for v in images.values() if v.startswith(PUBLIC)})
-    assert len(public) == 2, public
+    assert len(public) == 3, public  # qdrant, redis, vLLM (prod's inference engine)
     assert not any(image.endswith(":v7") for image in public)
 
 
@@ -76,6 +76,7 @@ def test_a_component_tag_wins_over_the_global_one() -> None:
     assert inference_image == {
         "Deployment/myretail-inference inference",
         "Deployment/myretail-inference wait-for-model",
+        "Deployment/myretail-inference fetch-adapter",
         "Job/myretail-inference-check-tag check-tag",
     }
     for where, image in images.items():
@@ -102,7 +103,7 @@ def test_region_reaches_every_pod_that_talks_to_s3() -> None:
     }
     assert set(store_users) == {
         "myretail-inference wait-for-model",
-        "myretail-inference inference",
+        "myretail-inference fetch-adapter",  # prod's vLLM gateway does not read the store
         "myretail-inference-check-tag check-tag",
         "myretail-catalog-restore restore",
         "myretail-finetune-v2 finetune",

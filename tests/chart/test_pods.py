@@ -93,9 +93,11 @@ def test_serving_containers_have_probes(env: str) -> None:
 
 def test_inference_probes_allow_an_8b_model_load() -> None:
     deployment = cached_env_render("prod").get("Deployment", "myretail-inference")
-    (container,) = containers(deployment, init=False)
-    startup = container["startupProbe"]
-    assert startup["failureThreshold"] * startup["periodSeconds"] >= 15 * 60
+    # prod serves on vLLM: vLLM loads the model, the gateway waits for it.
+    container, engine = containers(deployment, init=False)
+    for probed in (container, engine):
+        startup = probed["startupProbe"]
+        assert startup["failureThreshold"] * startup["periodSeconds"] >= 15 * 60, probed["name"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
 
