@@ -220,7 +220,10 @@ def test_finetune_is_off_by_default_and_a_job_per_run() -> None:
     assert spec["backoffLimit"] >= 3, "spot nodes get reclaimed: retry"
     assert spec["activeDeadlineSeconds"] > 0
     ignore = spec["podFailurePolicy"]["rules"][0]
-    assert ignore == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}
+    assert ignore == {
+        "action": "Ignore",
+        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+    }
     pod = spec["template"]["spec"]
     (container,) = pod["containers"]
     env = env_of(container)
