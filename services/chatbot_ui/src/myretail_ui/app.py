@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from myretail_common.errors import NotFoundError
 from myretail_common.health import Readiness
@@ -29,6 +30,7 @@ from myretail_ui.clients import (
     ShoppingClient,
     make_http_client,
 )
+from myretail_ui.metrics import UIMetrics
 from myretail_ui.settings import UISettings
 
 
@@ -70,6 +72,7 @@ def create_app(
 
     readiness = Readiness()
     readiness.add("ui", lambda: None)
+    registry = CollectorRegistry()
     app = create_service_app(
         title="MyRetail chatbot UI",
         version=__version__,
@@ -77,6 +80,7 @@ def create_app(
         readiness=readiness,
         lifespan=lifespan,
         settings=settings,
+        registry=registry,
     )
     app.state.settings = settings
     app.state.assistants = backends
@@ -87,7 +91,7 @@ def create_app(
             """Gradio describes its API here; like the docs, not on the public port."""
             raise NotFoundError("not found")
 
-    blocks = build_ui(settings, backends)
+    blocks = build_ui(settings, backends, UIMetrics(registry))
     return gr.mount_gradio_app(
         app,
         blocks,

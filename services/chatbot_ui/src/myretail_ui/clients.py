@@ -114,13 +114,28 @@ class Reply:
     notes: list[str] = field(default_factory=list)  # what the backend warns the shopper of
 
 
-class BackendError(Exception):
-    """A backend failed; ``user_message`` is what the chat shows."""
+#: What went wrong, as the UI's metrics count the errors shown (ui_errors_shown_total).
+ERROR_KINDS = (
+    "unreachable",  # no connection to the backend
+    "timeout",  # no answer in time
+    "busy",  # 429
+    "unavailable",  # 502/503/504, or a stream's service_unavailable / catalog_empty
+    "rejected",  # another 4xx: the backend could not handle the request
+    "failed",  # the backend failed otherwise
+    "disconnected",  # the connection broke while answering
+    "unreadable",  # an answer the chat could not read
+)
 
-    def __init__(self, user_message: str, detail: str) -> None:
+
+class BackendError(Exception):
+    """A backend failed; ``user_message`` is what the chat shows, ``kind`` one of
+    :data:`ERROR_KINDS`."""
+
+    def __init__(self, user_message: str, detail: str, kind: str = "failed") -> None:
         super().__init__(detail)
         self.user_message = user_message
         self.detail = detail
+        self.kind = kind
 
 
 class AssistantClient(Protocol):
@@ -141,27 +156,35 @@ def friendly_error(assistant: str, exc: Exception) -> BackendError:
     if isinstance(exc, BackendError):
         return exc
     if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
+        kind = "unreachable"
         message = f"{who} is not reachable right now. Please try again in a moment."
     elif isinstance(exc, httpx.TimeoutException):
+        kind = "timeout"
         message = f"{who} is taking too long to answer. Please try again in a moment."
     elif isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
         reason = _error_message(exc.response)
         if status == 429:
+            kind = "busy"
             message = f"{who} is busy right now. Please try again in a few seconds."
         elif status in (502, 503, 504):
+            kind = "unavailable"
             message = f"{who} is temporarily unavailable. Please try again in a moment."
         elif 400 <= status < 500 and status not in (401, 403, 404, 405):
             detail = f" ({reason})" if reason else ""
+            kind = "rejected"
             message = f"{who} could not handle that request{detail}. Please rephrase it."
         else:
+            kind = "failed"
             message = f"{who} ran into a problem answering. Please try again."
-        return BackendError(message, f"HTTP {status}: {reason or exc}")
+        return BackendError(message, f"HTTP {status}: {reason or exc}", kind)
     elif isinstance(exc, httpx.TransportError):
+        kind = "disconnected"
         message = f"{who} lost the connection while answering. Please try again."
     else:
+        kind = "unreadable"
         message = f"{who} sent an answer the chat could not read. Please try again."
-    return BackendError(message, f"{type(exc).__name__}: {exc}")
+    return BackendError(message, f"{type(exc).__name__}: {exc}", kind)
 
 
 def _error_message(response: httpx.Response) -> str:
@@ -305,12 +328,15 @@ def _stream_error(assistant: str, body: Any) -> BackendError:
     reason = error.get("message") if isinstance(error, dict) else str(body)
     who = f"The {assistant} assistant"
     if kind == "timeout":
+        shown = "timeout"
         message = f"{who} is taking too long to answer. Please try again in a moment."
     elif kind in ("service_unavailable", "catalog_empty"):
+        shown = "unavailable"
         message = f"{who} is temporarily unavailable. Please try again in a moment."
     else:
+        shown = "failed"
         message = f"{who} ran into a problem answering. Please try again."
-    return BackendError(message, f"error event in stream: {kind}: {reason}"[:500])
+    return BackendError(message, f"error event in stream: {kind}: {reason}"[:500], shown)
 
 
 # ------------------------------------------------------------------------------- loyalty

@@ -28,6 +28,7 @@ import gradio as gr
 
 from myretail_common.safe_markdown import inert_markdown
 from myretail_ui.clients import LOYALTY, SHOPPING, AssistantClient, BackendError, Reply, Source
+from myretail_ui.metrics import UIMetrics
 from myretail_ui.settings import UISettings
 
 logger = logging.getLogger(__name__)
@@ -120,10 +121,12 @@ class ChatHandlers:
         assistants: Mapping[str, AssistantClient],
         max_question_chars: int = 2000,
         max_chat_messages: int = 200,
+        metrics: UIMetrics | None = None,
     ) -> None:
         self.assistants = dict(assistants)
         self.max_question_chars = max_question_chars
         self.max_chat_messages = max_chat_messages
+        self.metrics = metrics
 
     async def respond(
         self,
@@ -139,11 +142,13 @@ class ChatHandlers:
         if not question:
             yield "", _shown(chat), session
             return
+        # The client's own name from here on: the one sent may be anything (metrics label).
+        assistant = self.assistants.get(assistant_name) or self.assistants[SHOPPING]
         if len(question) > self.max_question_chars:
             chat.append({"role": "assistant", "content": self._too_long(len(question))})
+            self._error_shown(assistant.name, "too_long")
             yield question[: self.max_question_chars], _shown(chat), session
             return
-        assistant = self.assistants.get(assistant_name) or self.assistants[SHOPPING]
         chat.append({"role": "user", "content": question})
         chat.append({"role": "assistant", "content": PENDING})
         yield "", _shown(chat), session
@@ -155,6 +160,7 @@ class ChatHandlers:
                 yield "", _shown(chat), session
         except BackendError as error:
             chat[answer_index] = {"role": "assistant", "content": ERROR_PREFIX + error.user_message}
+            self._error_shown(assistant.name, error.kind)
             yield "", _shown(chat), session
             return
         except Exception:  # never a stack trace in the chat
@@ -164,6 +170,7 @@ class ChatHandlers:
                 "content": f"{ERROR_PREFIX}Sorry, something went wrong on our side. "
                 "Please try again.",
             }
+            self._error_shown(assistant.name, "internal")
             yield "", _shown(chat), session
             return
         if not reply.text.strip():
@@ -183,18 +190,37 @@ class ChatHandlers:
             f"{self.max_question_chars} characters."
         )
 
+    def _error_shown(self, assistant: str, kind: str) -> None:
+        if self.metrics is not None:
+            self.metrics.error_shown(assistant, kind)
+
+    def session_started(self) -> None:
+        """Count a new session (a page load, or Clear)."""
+        if self.metrics is not None:
+            self.metrics.session_started()
+
+    def start_over(self) -> tuple[str, list[Message], str]:
+        """:meth:`clear`, its new session counted (the Clear button)."""
+        self.session_started()
+        return self.clear()
+
     @staticmethod
     def clear() -> tuple[str, list[Message], str]:
         """Empty the chat and the textbox, and start a new session."""
         return "", [], new_session_id()
 
 
-def build_ui(settings: UISettings, assistants: Mapping[str, AssistantClient]) -> gr.Blocks:
+def build_ui(
+    settings: UISettings,
+    assistants: Mapping[str, AssistantClient],
+    metrics: UIMetrics | None = None,
+) -> gr.Blocks:
     """The chat window; ``assistants`` maps "Shopping" and "Loyalty Program" to backends."""
     handlers = ChatHandlers(
         assistants,
         max_question_chars=settings.max_question_chars,
         max_chat_messages=settings.max_chat_messages,
+        metrics=metrics,
     )
     with gr.Blocks(title=settings.ui_title, analytics_enabled=False) as blocks:
         gr.Markdown(f"# {settings.ui_title}\n{INTRO}", elem_id="title")
@@ -236,6 +262,15 @@ def build_ui(settings: UISettings, assistants: Mapping[str, AssistantClient]) ->
             elem_id="examples",
         )
         session = gr.State(new_session_id)
+        # Each page load starts a session (counted; the id above is made per page load too).
+        blocks.load(
+            handlers.session_started,
+            inputs=None,
+            outputs=None,
+            api_visibility="private",
+            show_progress="hidden",
+            queue=False,
+        )
 
         chat_inputs = [prompt, chatbot, assistant, session]
         chat_outputs = [prompt, chatbot, session]
@@ -252,7 +287,7 @@ def build_ui(settings: UISettings, assistants: Mapping[str, AssistantClient]) ->
         ]
         # Clear also stops an answer that is still streaming.
         clear.click(
-            handlers.clear,
+            handlers.start_over,
             inputs=None,
             outputs=chat_outputs,
             api_name="clear",

@@ -100,7 +100,9 @@ class Components:
         )
         self.metrics.watch_query_queue(lambda: batcher.waiting)
         self.batcher = batcher
-        self.search = CatalogSearch(self.store, self.embeddings, batcher=batcher)
+        self.search = CatalogSearch(
+            self.store, self.embeddings, batcher=batcher, on_search=self.metrics.record_search
+        )
         self.assistant = ShoppingAssistant(
             self.settings, self.search, self.history, self.chat_model, self.chat_info
         )

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections.abc import Callable
 
 from myretail_rag.catalog.embeddings import EmbeddingModel
 from myretail_rag.catalog.product_cache import ProductCache, catalog_version
@@ -53,11 +55,13 @@ class CatalogSearch:
         embeddings: EmbeddingModel,
         overfetch: int = 200,
         batcher: QueryBatcher | None = None,
+        on_search: Callable[[int, float], None] | None = None,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.overfetch = overfetch
         self.batcher = batcher
+        self.on_search = on_search  # (products found, seconds) of each search (metrics)
         self.langchain_store = store.langchain_store(embeddings)
         self.products = None if store.indexed_filters else ProductCache(store)
         self._vocabulary: tuple[str, Vocabulary] | None = None
@@ -107,6 +111,13 @@ class CatalogSearch:
 
     def search_by_vector(self, vector: list[float], constraints: Constraints, k: int) -> list[Hit]:
         """The ``k`` best products near ``vector`` under ``constraints``, best first."""
+        started = time.perf_counter()
+        hits = self._search_by_vector(vector, constraints, k)
+        if self.on_search is not None:
+            self.on_search(len(hits), time.perf_counter() - started)
+        return hits
+
+    def _search_by_vector(self, vector: list[float], constraints: Constraints, k: int) -> list[Hit]:
         self.store.check_compatible()
         hits = self._filtered(vector, constraints, k)
         relaxed = constraints

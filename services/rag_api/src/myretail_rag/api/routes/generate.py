@@ -102,8 +102,7 @@ class Turn:
 
     def respond(self, answer: Answer) -> GenerateResponse:
         """The response body (also the ``done`` event's), the answer counted."""
-        self.metrics.answers.labels(answer.mode).inc()
-        self.metrics.answer_seconds.labels(answer.mode).observe(time.perf_counter() - self.started)
+        self.metrics.record_answer(answer.mode, time.perf_counter() - self.started, answer.warnings)
         sources = [
             Source(
                 product_id=str(hit.metadata.get("product_id") or hit.point_id),
