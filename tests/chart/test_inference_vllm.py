@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import helm_python as helm
 import kubernetes_validate
 import pytest
 import test_checkov as checkov_skips  # the chart's reasoned skip list and how an entry matches
-import yaml
 from chart_render import (
     CHART,
     NAMESPACE,
@@ -32,10 +30,9 @@ from chart_render import (
     pod_spec,
     render_env,
 )
-from helm_python import _native  # Chart.render has no api_versions; the engine takes them
 from test_kube_schemas import VERSIONS as KUBERNETES_VERSIONS
 
-from myretail_testkit.checkov import NOT_FOUND, checkov_bin, run_checkov
+from myretail_testkit.chart_scans import checkov_report, render_with_api_versions
 
 FLAGS_FILE = Path(__file__).parent / "data" / "vllm-serve-flags.txt"
 INFERENCE = ("Deployment", "myretail-inference")
@@ -64,15 +61,9 @@ def _render_with_apis(
 ) -> Rendered:
     """Render like `helm template --api-versions ...`: the cluster offers these APIs."""
     values = deep_merge(install_values(env), overrides)
-    options = {"name": RELEASE, "namespace": NAMESPACE, "is_install": True, "revision": 1}
-    with helm.Chart.load(CHART) as chart:
-        manifests = _native.call_string(
-            "helm_render",
-            chart._raw(),
-            json.dumps(values),
-            json.dumps({**options, "api_versions": api_versions}),
-        )
-    return Rendered(json.loads(manifests))
+    return Rendered(
+        render_with_api_versions(CHART, values, api_versions, release=RELEASE, namespace=NAMESPACE)
+    )
 
 
 def _pod(rendered: Rendered) -> dict[str, Any]:
@@ -530,18 +521,9 @@ def test_the_vllm_renders_validate_strictly() -> None:
 
 def test_checkov_finds_nothing_outside_the_skip_list(tmp_path: Path) -> None:
     """The whole prod render with a canary (both fetches, the ConfigMap, both checks)."""
-    binary = checkov_bin()
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail(NOT_FOUND)
-        pytest.skip(NOT_FOUND)
     objects = _canary().objects
-    for index, obj in enumerate(objects):
-        path = tmp_path / f"{index:03d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
-        path.write_text(yaml.safe_dump(obj, sort_keys=False))
-    run = run_checkov(binary, tmp_path, "kubernetes", timeout=600)
-    assert run.returncode in (0, 1), run.stderr[-2000:]
-    summary, results = run.report()["summary"], run.report()["results"]
+    report = checkov_report(objects, tmp_path)
+    summary, results = report["summary"], report["results"]
     assert summary["parsing_errors"] == 0 and summary["resource_count"] >= len(objects) - 5
     failed = {(c["check_id"], c["resource"], c["check_name"]) for c in results["failed_checks"]}
     outside = sorted(

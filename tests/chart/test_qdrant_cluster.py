@@ -8,7 +8,6 @@ renders no trace of any of it."""
 from __future__ import annotations
 
 import functools
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -18,7 +17,6 @@ import helm_python as helm
 import kubernetes_validate
 import pytest
 import test_checkov as checkov_skips  # the chart's reasoned skip list and how an entry matches
-import yaml
 from chart_render import (
     ENVS,
     Rendered,
@@ -30,7 +28,7 @@ from chart_render import (
 )
 from test_kube_schemas import VERSIONS as KUBERNETES_VERSIONS  # 1.30 to the newest known
 
-from myretail_testkit.checkov import NOT_FOUND, checkov_bin, run_checkov
+from myretail_testkit.chart_scans import checkov_failures
 
 NAME = "app.kubernetes.io/name"
 STATEFULSET = ("StatefulSet", "myretail-qdrant")
@@ -302,22 +300,11 @@ def test_the_cluster_render_validates_strictly() -> None:
 
 
 def test_checkov_finds_nothing_outside_the_skip_list(tmp_path: Path) -> None:
-    binary = checkov_bin()
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail(NOT_FOUND)
-        pytest.skip(NOT_FOUND)
-    for i, obj in enumerate(_cluster().objects):
-        name = f"{i:03d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
-        (tmp_path / name).write_text(yaml.safe_dump(obj, sort_keys=False))
-    run = run_checkov(binary, tmp_path, "kubernetes", timeout=600)
-    assert run.returncode in (0, 1), run.stderr[-2000:]
-    report = json.loads(run.stdout)
-    assert report["summary"]["parsing_errors"] == 0 and report["summary"]["passed"] > 100
+    failed = checkov_failures(_cluster().objects, tmp_path)
     skips = checkov_skips._skips()
     unexpected = [
         f"{c['check_id']} {c['resource']}: {c['check_name']}"
-        for c in report["results"]["failed_checks"]
+        for c in failed
         if not any(checkov_skips._covered(c, s) for s in skips)
     ]
     assert unexpected == [], "\n".join(unexpected)

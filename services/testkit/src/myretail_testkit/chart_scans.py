@@ -19,8 +19,8 @@ import pytest
 from myretail_testkit.checkov import NOT_FOUND, checkov_bin, run_checkov
 
 
-def checkov_failures(objects: Iterable[dict[str, Any]], folder: Path) -> list[dict[str, Any]]:
-    """checkov's failed checks on ``objects``; skips the test (fails it on CI) without checkov."""
+def checkov_report(objects: Iterable[dict[str, Any]], folder: Path) -> dict[str, Any]:
+    """checkov's JSON report on ``objects``; skips the test (fails it on CI) without checkov."""
     binary = checkov_bin()
     if binary is None:
         if os.environ.get("CI"):
@@ -33,9 +33,14 @@ def checkov_failures(objects: Iterable[dict[str, Any]], folder: Path) -> list[di
         (folder / name).write_text(yaml.safe_dump(obj, sort_keys=False))
     run = run_checkov(binary, folder, "kubernetes", timeout=600)
     assert run.returncode in (0, 1), run.stderr[-2000:]
-    report = run.report()
+    report: dict[str, Any] = run.report()
     assert report["summary"]["parsing_errors"] == 0 and report["summary"]["passed"] > 100
-    failed: list[dict[str, Any]] = report["results"]["failed_checks"]
+    return report
+
+
+def checkov_failures(objects: Iterable[dict[str, Any]], folder: Path) -> list[dict[str, Any]]:
+    """checkov's failed checks on ``objects`` (see :func:`checkov_report`)."""
+    failed: list[dict[str, Any]] = checkov_report(objects, folder)["results"]["failed_checks"]
     return failed
 
 
