@@ -197,12 +197,23 @@ class RequestHandle:
     def _emit(self, event: Event) -> None:
         deliver([(self, event)])
 
+    def _put(self, event: Event) -> None:
+        """Hand ``event`` over from the handle's own event loop (an engine that runs on
+        it, like the remote engine): straight into the queue, with no cross-thread
+        wake-up of the loop per event."""
+        if isinstance(event, Finished):
+            self.finished = event
+        assert self._queue is not None
+        self._queue.put_nowait(event)
+
     async def _next_event(self, queue: asyncio.Queue[Event], text: str) -> Event:
         """The next event, or a timeout once the deadline (plus a grace) has passed.
 
         The engine ends late requests itself; this is the backstop for an engine that can
         no longer do so (a dead engine thread), so no caller ever waits forever.
         """
+        if not queue.empty():  # nothing to wait for, so no timer to arm
+            return queue.get_nowait()
         remaining = self.deadline + DEADLINE_GRACE_SECONDS - time.monotonic()
         try:
             async with asyncio.timeout(max(remaining, 0.0)):

@@ -204,7 +204,7 @@ class RemoteEngine:
         self._publish_occupancy()
         if handle.finished is None:
             _accept(handle)
-            handle._emit(stream.finish("cancelled", None))
+            handle._put(stream.finish("cancelled", None))
 
     def _cancel(self, request_id: int) -> None:
         task = self._tasks.get(request_id)
@@ -236,7 +236,7 @@ class RemoteEngine:
                 stream.rejected = True
         _accept(handle)  # a timeout or a cancel before the upstream answered
         finished = stream.finish(reason, error)
-        handle._emit(finished)
+        handle._put(finished)
         if not stream.rejected:
             self.observer.request_finished(finished, time.monotonic() - handle.submitted_at)
 
@@ -248,7 +248,7 @@ class RemoteEngine:
                 raise status_error(response.status_code, await response.aread(), body["model"])
             _accept(handle)  # the answer streams from here
             reason: FinishReason | None = None
-            async for payload in sse_payloads(response.aiter_lines()):
+            async for payload in sse_payloads(response.aiter_bytes()):
                 problem = stream_error(payload)
                 if problem is not None:
                     stream.error = f"the model server failed mid-answer: {problem}"
@@ -301,7 +301,7 @@ class _Stream:
 
     def _show(self, visible: str) -> None:
         if visible.startswith(self.sent) and len(visible) > len(self.sent):
-            self.handle._emit(TextDelta(visible[len(self.sent) :]))
+            self.handle._put(TextDelta(visible[len(self.sent) :]))
             self.sent = visible
 
     def finish(self, reason: FinishReason, error: str | None) -> Finished:

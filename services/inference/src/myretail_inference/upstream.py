@@ -107,17 +107,41 @@ def status_error(status: int, body: bytes, model: str) -> EngineError:
     return UpstreamFailedError(f"the model server failed with HTTP {status}: {message}")
 
 
-async def sse_payloads(lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
-    """The JSON objects of a server-sent event stream, up to ``data: [DONE]``."""
-    async for line in lines:
-        if not line.startswith("data:"):
-            continue  # blank separators, comments, event names
-        data = line[len("data:") :].strip()
-        if data == "[DONE]":
-            return
-        payload = json.loads(data)
-        if isinstance(payload, dict):
-            yield payload
+async def sse_payloads(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
+    """The JSON objects of a server-sent event stream, read as the bytes arrive, up to
+    ``data: [DONE]``.
+
+    Lines are split here, in one pass over each read, rather than by httpx's text and
+    line decoders: the stream is one short event per token, the gateway's hot path.
+    """
+    pending = b""
+    async for chunk in chunks:
+        lines = (pending + chunk).splitlines(keepends=True)
+        # A line without its end yet (a trailing "\r" may be half of "\r\n") waits.
+        pending = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        for line in lines:
+            payload = _event_data(line)
+            if payload is _DONE:
+                return
+            if payload is not None:
+                yield payload
+    payload = _event_data(pending)
+    if payload is not None and payload is not _DONE:
+        yield payload
+
+
+_DONE: dict[str, Any] = {}  # the ``data: [DONE]`` line
+
+
+def _event_data(line: bytes) -> dict[str, Any] | None:
+    """The JSON object of a ``data:`` line, :data:`_DONE` for the end, else None."""
+    if not line.startswith(b"data:"):
+        return None  # blank separators, comments, event names
+    data = line[len(b"data:") :].strip()
+    if data == b"[DONE]":
+        return _DONE
+    payload = json.loads(data.decode("utf-8", "replace"))
+    return payload if isinstance(payload, dict) else None
 
 
 def stream_error(payload: dict[str, Any]) -> str | None:

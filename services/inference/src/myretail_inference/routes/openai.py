@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from myretail_common.errors import ApiError
 from myretail_common.prompt import STOP_SEQUENCES
@@ -91,6 +92,23 @@ def _sse(payload: BaseModel | dict[str, Any]) -> str:
     else:
         text = json.dumps(payload)
     return f"data: {text}\n\n"
+
+
+# Stands for a delta's text in a chunk rendered once per stream (see _delta_chunks).
+_TEXT_MARK = "\x00myretail-delta-text\x00"
+
+
+def _delta_chunks(render: Callable[[str], str]) -> Callable[[str], str]:
+    """``render`` (a text delta's whole SSE chunk), byte for byte, without building and
+    dumping the pydantic models once per token: the chunk is rendered once with a mark
+    for the text, and each delta is the JSON string pydantic would write put in its place.
+    """
+    rendered = render(_TEXT_MARK)
+    mark = to_json(_TEXT_MARK).decode()
+    if rendered.count(mark) != 1:  # the mark also in the model's name: render each one
+        return render
+    before, after = rendered.split(mark)
+    return lambda text: before + to_json(text).decode() + after
 
 
 def _check(service: GenerationService, body: ChatCompletionRequest | CompletionRequest) -> str:
@@ -238,7 +256,7 @@ async def chat_completions(
             handle,
             request,
             first=[chunk(ChatDelta(role="assistant", content=""))],
-            delta_chunk=lambda text: chunk(ChatDelta(content=text)),
+            delta_chunk=_delta_chunks(lambda text: chunk(ChatDelta(content=text))),
             final_chunk=lambda finished: chunk(ChatDelta(), _finish_reason(finished)),
             usage_chunk=usage if include_usage else None,
         )
@@ -292,7 +310,7 @@ async def completions(
             handle,
             request,
             first=[chunk(echo)] if echo else [],
-            delta_chunk=chunk,
+            delta_chunk=_delta_chunks(chunk),
             final_chunk=lambda finished: chunk("", _finish_reason(finished)),
             usage_chunk=(lambda finished: chunk("", usage=_usage(finished)))
             if include_usage
