@@ -339,7 +339,8 @@ def engine_error(exc: EngineError) -> ApiError:
     return ApiError(str(exc), status_code=500, error_type="internal_error")
 
 
-def get_service(request: Request) -> GenerationService:
-    """FastAPI dependency: the serving logic, or 503 while the model is not ready."""
+async def get_service(request: Request) -> GenerationService:
+    """FastAPI dependency: the serving logic, or 503 while the model is not ready. (async:
+    FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per request.)"""
     session = request.headers.get(SESSION_HEADER) or None
     return GenerationService(request.app.state.serving, session, request)
