@@ -103,7 +103,8 @@ def test_region_reaches_every_pod_that_talks_to_s3() -> None:
     }
     assert set(store_users) == {
         "myretail-inference wait-for-model",
-        "myretail-inference fetch-adapter",  # prod's vLLM gateway does not read the store
+        "myretail-inference fetch-adapter",
+        "myretail-inference inference",  # prod's vLLM gateway: the tag's tokenizer
         "myretail-inference-check-tag check-tag",
         "myretail-catalog-restore restore",
         "myretail-finetune-v2 finetune",

@@ -240,7 +240,17 @@ def test_the_gateway_fronts_vllm_on_the_same_port_and_api_without_a_gpu(prod: Re
     assert env["UPSTREAM_BASE_URL"] == f"http://127.0.0.1:{VLLM_PORT}/v1"
     assert env["UPSTREAM_TIMEOUT_SECONDS"] == "120"
     assert env["MODEL_NAME"] == "loyalty-assistant" and env["MODEL_TAG"] == "v1"
-    assert "MODEL_STORE_URI" not in env and "QUANTIZATION" not in env
+    assert "QUANTIZATION" not in env  # vLLM's --quantization
+    # The gateway loads the tag's tokenizer and the base's context window (no weights) from
+    # the store, with the fetch container's settings, into a writable cache.
+    fetch = _container(prod, "fetch-adapter", init=True)
+    assert env["MODEL_STORE_URI"] == env_of(fetch)["MODEL_STORE_URI"]
+    assert {k: v for k, v in env.items() if k.startswith("AWS_")} == {
+        k: v for k, v in env_of(fetch).items() if k.startswith("AWS_")
+    }
+    cache = env["MODEL_CACHE_DIR"]
+    assert any(cache.startswith(path) for path in _mounts(gateway)), "a writable cache"
+    assert not _mounts(gateway)[cache.rsplit("/", 1)[0]].get("readOnly")
     assert [p["containerPort"] for p in gateway["ports"]] == [8000]
     for kind in ("requests", "limits"):
         assert GPU not in gateway["resources"][kind]
