@@ -37,6 +37,19 @@ def wait_gone(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
+def wait_running(pid: int, program: str, timeout: float = 10.0) -> bool:
+    """True once ``pid`` runs ``program`` (its /proc comm), i.e. it has exec'd."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == program:
+                return True
+        except OSError:
+            return False
+        time.sleep(0.01)
+    return False
+
+
 def pids_in(output: str, label: str) -> list[int]:
     return [int(line.split()[1]) for line in output.splitlines() if line.startswith(label)]
 
@@ -197,6 +210,9 @@ def test_children_get_sigterm_when_their_supervisor_is_killed(tmp_path: Path) ->
     assert supervisor.stdout is not None
     server_pid = int(supervisor.stdout.readline())
     assert not process_gone(server_pid)
+    # setpriv sets the death signal and then execs: killing the supervisor before that
+    # (a busy CI machine) would test nothing, so wait until the command itself runs.
+    assert wait_running(server_pid, "sleep"), "setpriv never exec'd the command"
     supervisor.kill()
     supervisor.wait()
     assert wait_gone(server_pid), "the server outlived its supervisor"

@@ -51,7 +51,8 @@ def _with_parent_death_signal(argv: list[str]) -> list[str]:
     (same pid), which is safe where a ``preexec_fn`` in a process with threads is not.
     Without ``setpriv`` (not Linux) the command runs as it is. The kernel ties the signal
     to the *thread* that started the child: start supervised processes from a thread that
-    outlives them (the main thread, a pytest fixture).
+    outlives them (the main thread, a pytest fixture). setpriv arms the signal a moment
+    after the child starts; a parent killed within that moment leaves the child running.
     """
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
