@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from myretail_common.cpus import available_cpus
 from myretail_common.logs import register_secret
 from myretail_common.model_store import MANIFEST_NAME, ModelStore
 from myretail_common.storage import Storage, StorageError
@@ -65,13 +66,11 @@ def configure_cpu_threads(settings: InferenceSettings) -> int | None:
     for each other on every small operation are several times slower than one.
     Returns the thread count set, or None when the model runs on a GPU.
     """
-    import os
-
     import torch
 
     if resolve_device(settings.device) != "cpu":
         return None
-    threads = settings.torch_threads or max(1, (os.cpu_count() or 1) - 1)
+    threads = settings.torch_threads or max(1, available_cpus() - 1)
     torch.set_num_threads(threads)
     logger.info("cpu threads configured", extra={"torch_threads": threads})
     return threads

@@ -86,7 +86,7 @@ class InferenceSettings(ServiceSettings):
         default=0,
         ge=0,
         le=1024,
-        description="CPU threads for the model on CPU; 0: every core but one (the event loop's)",
+        description="CPU threads for the model on CPU; 0: every usable CPU but one (the loop's)",
     )
     merge_adapter: bool = Field(
         default=True, description="Merge LoRA weights into the base when not 4-bit quantized"
