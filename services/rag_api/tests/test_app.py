@@ -16,8 +16,10 @@ def test_parts_come_from_the_settings_and_the_model_loads_in_the_background(
     settings, monkeypatch, embedding_model
 ):
     release = threading.Event()
+    asked_copies: list[int] = []
 
-    def slow_load(_settings):
+    def slow_load(_settings, copies=1):
+        asked_copies.append(copies)
         release.wait(30)
         return embedding_model  # the session's copy of the same model
 
@@ -37,6 +39,7 @@ def test_parts_come_from_the_settings_and_the_model_loads_in_the_background(
         assert client.get("/readyz").status_code == 200
         answer = client.post("/generate", json={"prompt": BOOK_QUESTION})
         assert answer.status_code == 200 and len(answer.json()["sources"]) == 5
+    assert asked_copies == [settings.query_embedding_workers], "a model copy per worker"
     # Shut down cleanly: the embedded folder and the history file are free again.
     reopened = CatalogStore.from_settings(settings, embedding_model.identity)
     assert reopened.count() == 1233
@@ -44,7 +47,7 @@ def test_parts_come_from_the_settings_and_the_model_loads_in_the_background(
 
 
 def test_a_model_that_fails_to_load_is_reported(settings, monkeypatch):
-    def broken(_settings):
+    def broken(_settings, copies=1):
         raise RuntimeError("weights are corrupt")
 
     monkeypatch.setattr("myretail_rag.api.components.load_embeddings", broken)

@@ -33,8 +33,10 @@ def scripted(embedding_model: EmbeddingModel) -> ScriptedEmbeddings:
 
 @pytest.fixture
 def rag(settings, store, history, scripted, embedding_model) -> Iterator[LiveServer]:
+    """One embedding worker, so every batch after the held one is known exactly."""
     model = EmbeddingModel(scripted, embedding_model.identity)  # type: ignore[arg-type]
-    app = create_app(settings, embeddings=model, vector_store=store, history=history)
+    one_worker = settings.model_copy(update={"query_embedding_workers": 1})
+    app = create_app(one_worker, embeddings=model, vector_store=store, history=history)
     with LiveServer(app) as server:
         yield server
 
@@ -141,3 +143,35 @@ def test_a_question_given_up_before_its_batch_is_left_out(embedding_model):
         batcher.close()
     with pytest.raises(EmbeddingsUnavailableError, match="closed"):
         batcher.submit("after close")
+
+
+def test_two_workers_embed_two_batches_side_by_side(embedding_model):
+    scripted = ScriptedEmbeddings(embedding_model)
+    model = EmbeddingModel(scripted, embedding_model.identity)  # type: ignore[arg-type]
+    batcher = QueryBatcher(model, workers=2)
+    try:
+        scripted.hold_call = 1
+        held = batcher.submit("walking shoes")
+        assert scripted.held.wait(60)
+        # The first batch is held in the model: the other worker gathers and embeds these.
+        others = [batcher.submit(q) for q in ("boots", "earbuds")]
+        vectors = [future.result(60) for future in others]
+        assert not held.done(), "the held batch is still in the model"
+        assert vectors[0] == pytest.approx(embedding_model.embed_query("boots"), abs=1e-5)
+        scripted.go_on.set()
+        assert held.result(60) == pytest.approx(
+            embedding_model.embed_query("walking shoes"), abs=1e-5
+        )
+        assert scripted.batches[0] == ["walking shoes"]
+        assert sorted(text for batch in scripted.batches[1:] for text in batch) == [
+            "boots",
+            "earbuds",
+        ]
+    finally:
+        batcher.close()
+    assert not any(thread.is_alive() for thread in batcher._threads), "every worker stopped"
+
+
+def test_a_batcher_needs_a_worker(embedding_model):
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        QueryBatcher(embedding_model, workers=0)

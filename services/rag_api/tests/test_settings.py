@@ -40,6 +40,7 @@ def test_environment_names_and_defaults(monkeypatch):
         ("LOAD_ALLOWED_SCHEMES", "http,gopher"),
         ("CHAT_PROVIDER", "gpt"),
         ("QDRANT_COLLECTION", "../etc"),
+        ("QUERY_EMBEDDING_WORKERS", "0"),
     ],
 )
 def test_invalid_settings_are_refused(monkeypatch, name, value):

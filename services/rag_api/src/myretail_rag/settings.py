@@ -68,7 +68,11 @@ class RagSettings(ServiceSettings):
     )
     embeddings_batch_size: int = Field(default=64, ge=1, le=4096)
     embeddings_threads: int = Field(
-        default=0, ge=0, le=1024, description="torch CPU threads for local embeddings; 0: default"
+        default=0,
+        ge=0,
+        le=1024,
+        description="torch CPU threads per local model call; 0: the CPUs the process may use "
+        "(its cgroup limit), shared out among the query embedding workers",
     )
     # Questions of concurrent requests are embedded together (catalog/query_batcher.py).
     query_batch_max_size: int = Field(
@@ -76,6 +80,9 @@ class RagSettings(ServiceSettings):
     )
     query_batch_max_wait_ms: float = Field(
         default=3.0, ge=0, le=1000, description="How long a batch waits for more questions"
+    )
+    query_embedding_workers: int = Field(
+        default=2, ge=1, le=64, description="Batches of questions embedded side by side"
     )
 
     # -- chat model ------------------------------------------------------------------------

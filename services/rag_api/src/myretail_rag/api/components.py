@@ -97,6 +97,7 @@ class Components:
             max_batch_size=self.settings.query_batch_max_size,
             max_wait_seconds=self.settings.query_batch_max_wait_ms / 1000,
             on_batch=self.metrics.record_query_batch,
+            workers=self.settings.query_embedding_workers,
         )
         self.metrics.watch_query_queue(lambda: batcher.waiting)
         self.batcher = batcher
@@ -131,7 +132,9 @@ class Components:
 
     async def _load_embeddings(self) -> None:
         try:
-            self.embeddings = await asyncio.to_thread(load_embeddings, self.settings)
+            self.embeddings = await asyncio.to_thread(
+                load_embeddings, self.settings, self.settings.query_embedding_workers
+            )
             self.assemble()
         except Exception as exc:
             self.startup_error = str(exc)

