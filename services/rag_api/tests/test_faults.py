@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import uuid
 
 import pytest
 from qdrant_client import QdrantClient
@@ -284,7 +285,8 @@ def test_redis_down_answers_without_history_and_stays_ready(settings, store, mak
     port = free_port()
     history = RedisHistory(f"redis://127.0.0.1:{port}/0", 600)
     client = make_client(settings, store, history)
-    response = client.post("/generate", json={"prompt": BOOK_QUESTION})
+    follow_up = {"prompt": BOOK_QUESTION, "session_id": str(uuid.uuid4())}  # a new one reads none
+    response = client.post("/generate", json=follow_up)
     assert response.status_code == 200
     body = response.json()
     assert len(body["sources"]) == 5

@@ -4,11 +4,14 @@ dependency (their series there from the start)."""
 
 from __future__ import annotations
 
+import uuid
+
 from prometheus_client import CollectorRegistry, generate_latest
 
 from myretail_common.ports import free_port
 from myretail_rag.api.errors import HTTP_ERRORS
 from myretail_rag.api.metrics import DEPENDENCIES, Metrics
+from myretail_rag.conversation.assistant import HISTORY_UNSAVED
 from myretail_rag.conversation.history import RedisHistory
 from myretail_rag.understanding.constraints import Constraints
 from myretail_rag.understanding.search import CatalogSearch
@@ -50,10 +53,22 @@ def test_a_search_that_finds_nothing_is_counted_empty(store, embedding_model):
 
 def test_an_unreadable_history_is_counted(settings, store, make_client):
     client = make_client(settings, store, RedisHistory(f"redis://127.0.0.1:{free_port()}/0", 600))
-    assert client.post("/generate", json={"prompt": BOOK_QUESTION}).status_code == 200
+    follow_up = {"prompt": BOOK_QUESTION, "session_id": str(uuid.uuid4())}
+    assert client.post("/generate", json=follow_up).status_code == 200
     page = client.get("/metrics").text
     assert metric_value(page, "rag_history_failures_total", operation="read") == 1
     assert metric_value(page, "rag_history_failures_total", operation="write") == 0
+
+
+def test_a_new_session_reads_no_history(settings, store, make_client):
+    """A session id made for the request has nothing stored: only its turn is written."""
+    client = make_client(settings, store, RedisHistory(f"redis://127.0.0.1:{free_port()}/0", 600))
+    response = client.post("/generate", json={"prompt": BOOK_QUESTION})
+    assert response.status_code == 200
+    assert response.json()["warnings"] == [HISTORY_UNSAVED]
+    page = client.get("/metrics").text
+    assert metric_value(page, "rag_history_failures_total", operation="read") == 0
+    assert metric_value(page, "rag_history_failures_total", operation="write") == 1
 
 
 def test_every_dependency_a_503_names_has_its_series():

@@ -95,12 +95,20 @@ class ShoppingAssistant:
         )
 
     async def answer(
-        self, prompt: str, session_key: str, on_text: TextSink | None = None
+        self,
+        prompt: str,
+        session_key: str,
+        on_text: TextSink | None = None,
+        new_session: bool = False,
     ) -> Answer:
         """Answer ``prompt`` in its session; ``on_text`` (streaming) gets the answer's
-        pieces as they come."""
+        pieces as they come. A ``new_session`` (its id made for this request) has no
+        history to read."""
         started = time.perf_counter()
-        messages, warnings = await self._read_history(session_key)
+        messages: list[BaseMessage] = []
+        warnings: list[str] = []
+        if not new_session:
+            messages, warnings = await self._read_history(session_key)
         sink = _Sink(on_text)
         if self.chain is not None:
             try:

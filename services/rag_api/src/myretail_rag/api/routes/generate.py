@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Coroutine
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
@@ -22,7 +24,7 @@ from myretail_rag.api.errors import domain_errors_as_http
 from myretail_rag.api.metrics import Metrics
 from myretail_rag.api.schemas import GenerateRequest, GenerateResponse, Source
 from myretail_rag.api.streaming import STREAM_HEADERS, AnswerStream, timeout_error
-from myretail_rag.conversation.assistant import Answer, ShoppingAssistant
+from myretail_rag.conversation.assistant import Answer, ShoppingAssistant, TextSink
 
 router = APIRouter(tags=["shopping"])
 
@@ -53,15 +55,14 @@ async def generate(
         raise PayloadTooLargeError(
             f"prompt is {len(body.prompt)} characters; the limit is {limit} (MAX_PROMPT_CHARS)"
         )
-    session_id = body.session_id or str(uuid.uuid4())
-    turn = Turn(body.prompt.strip(), session_id, components.metrics)
+    turn = Turn(body.prompt.strip(), body.session_id, components.metrics)
     deadline = components.settings.request_timeout_seconds
     with domain_errors_as_http(components.metrics):
         assistant = components.require_assistant()
     if body.stream:
         return await turn.stream(assistant, deadline, client)
     with domain_errors_as_http(components.metrics):
-        work = asyncio.wait_for(assistant.answer(turn.prompt, turn.session_key), deadline)
+        work = asyncio.wait_for(turn.answer(assistant), deadline)
         try:
             answer = await client.unless_disconnected(work)
         except TimeoutError as exc:
@@ -72,19 +73,28 @@ async def generate(
 class Turn:
     """One request's question, its session, and how its answer is reported."""
 
-    def __init__(self, prompt: str, session_id: str, metrics: Metrics) -> None:
+    def __init__(self, prompt: str, session_id: str | None, metrics: Metrics) -> None:
         self.prompt = prompt
-        self.session_id = session_id
-        self.session_key = str(uuid.UUID(session_id))  # one key for dashed and plain forms
+        self.new_session = session_id is None
+        self.session_id = session_id or str(uuid.uuid4())
+        self.session_key = str(uuid.UUID(self.session_id))  # one key for dashed and plain forms
         self.metrics = metrics
         self.started = time.perf_counter()
+
+    def answer(
+        self, assistant: ShoppingAssistant, on_text: TextSink | None = None
+    ) -> Coroutine[Any, Any, Answer]:
+        """The assistant's answer to this turn."""
+        return assistant.answer(
+            self.prompt, self.session_key, on_text=on_text, new_session=self.new_session
+        )
 
     async def stream(
         self, assistant: ShoppingAssistant, deadline: float, client: ClientConnection
     ) -> StreamingResponse:
         """The answer as server-sent events, once its first piece is there."""
         stream = AnswerStream(
-            lambda sink: assistant.answer(self.prompt, self.session_key, on_text=sink),
+            lambda sink: self.answer(assistant, on_text=sink),
             deadline,
             self.metrics,
         )
