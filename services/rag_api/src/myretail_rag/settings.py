@@ -79,7 +79,7 @@ class RagSettings(ServiceSettings):
         default=32, ge=1, le=1024, description="Most questions embedded in one model call"
     )
     query_batch_max_wait_ms: float = Field(
-        default=3.0, ge=0, le=1000, description="How long a batch waits for more questions"
+        default=1.0, ge=0, le=1000, description="How long a batch waits for more questions"
     )
     query_embedding_workers: int = Field(
         default=2, ge=1, le=64, description="Batches of questions embedded side by side"

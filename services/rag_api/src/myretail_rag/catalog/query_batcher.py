@@ -54,7 +54,7 @@ class QueryBatcher:
         self,
         embeddings: EmbeddingModel,
         max_batch_size: int = 32,
-        max_wait_seconds: float = 0.003,
+        max_wait_seconds: float = 0.001,
         on_batch: BatchObserver | None = None,
         workers: int = 1,
     ) -> None:
