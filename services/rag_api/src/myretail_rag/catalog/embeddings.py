@@ -129,7 +129,7 @@ def model_threads(settings: RagSettings, copies: int) -> int:
 
 
 class ModelCopies(Embeddings):
-    """Copies of one local model, each used by one thread at a time.
+    """Copies of one local model (sharing its weights), each used by one thread at a time.
 
     The model's fast tokenizer is a single Rust object that refuses a second thread while
     one uses it ("Already borrowed", huggingface/tokenizers#537), so two threads must not
@@ -195,9 +195,10 @@ def _openai_embeddings(settings: RagSettings, identity: EmbeddingIdentity) -> Em
 
 
 def load_embeddings(settings: RagSettings, copies: int = 1) -> EmbeddingModel:
-    """Load the configured embedding model (local: ~10 s, ~860 MB, ~90 MB more for each
-    extra copy), with ``copies`` model calls able to run at once (the service's query
-    embedding workers; an OpenAI client takes concurrent calls as it is)."""
+    """Load the configured embedding model (local: seconds, ~860 MB), with ``copies``
+    model calls able to run at once (the service's query embedding workers; local copies
+    share the traced model and have a tokenizer each; an OpenAI client takes concurrent
+    calls as it is)."""
     identity = embedding_identity(settings)
     started = time.perf_counter()
     try:
