@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,16 +148,19 @@ class ModelCopies(Embeddings):
             self._free.put(copy)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        copy = self._free.get()
-        try:
+        with self._free_copy() as copy:
             return copy.embed_documents(texts)
-        finally:
-            self._free.put(copy)
 
     def embed_query(self, text: str) -> list[float]:
+        with self._free_copy() as copy:
+            return copy.embed_query(text)
+
+    @contextmanager
+    def _free_copy(self) -> Iterator[Embeddings]:
+        """A copy no other thread uses until it is given back (even after a failure)."""
         copy = self._free.get()
         try:
-            return copy.embed_query(text)
+            yield copy
         finally:
             self._free.put(copy)
 

@@ -26,25 +26,29 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# Two lengths, so the example batch has padding (see _trace).
+_TRACE_EXAMPLE = ["a padded example", "an example of a question that is a good deal longer"]
 
 
 class TracedEncoder(Embeddings):
     """Unit-length sentence embeddings from a traced mean-pooling transformer."""
 
-    def __init__(self, path: Path, graph: Any, max_length: int, batch_size: int) -> None:
-        from transformers import AutoTokenizer
-
+    def __init__(
+        self, path: Path, graph: Any, max_length: int, batch_size: int, tokenizer: Any = None
+    ) -> None:
         self.path = path
         self.graph = graph
         self.max_length = max_length
         self.batch_size = max(1, batch_size)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.tokenizer = tokenizer if tokenizer is not None else _tokenizer(path)
 
     @classmethod
     def load(cls, path: Path, batch_size: int) -> TracedEncoder:
         """Trace the sentence-transformers model in ``path`` (mean pooling only)."""
         max_length = _check_mean_pooling(path)
-        return cls(path, _trace(path, max_length), max_length, batch_size)
+        tokenizer = _tokenizer(path)
+        example = _tokens(tokenizer, _TRACE_EXAMPLE, max_length)
+        return cls(path, _trace(path, example), max_length, batch_size, tokenizer)
 
     def sibling(self) -> TracedEncoder:
         """Another encoder on the same graph, with a tokenizer of its own."""
@@ -62,9 +66,7 @@ class TracedEncoder(Embeddings):
     def _embed(self, texts: list[str]) -> list[list[float]]:
         import torch
 
-        tokens = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
+        tokens = _tokens(self.tokenizer, texts, self.max_length)
         with torch.inference_mode():
             hidden = self.graph(*(tokens[name] for name in _INPUTS))
             mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -92,14 +94,27 @@ def _json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
-def _trace(path: Path, max_length: int) -> Any:
+def _tokenizer(path: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+
+
+def _tokens(tokenizer: Any, texts: list[str], max_length: int) -> Any:
+    """The model's inputs for ``texts``: padded to the longest, cut at ``max_length``."""
+    return tokenizer(
+        texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+    )
+
+
+def _trace(path: Path, example: Any) -> Any:
     """The transformer as a TorchScript graph: (ids, mask, types) -> last hidden state.
 
     Eager attention takes the padding mask as it is, for every batch: the traced graph
     must not keep a shortcut that one example batch (say, one without padding) allowed.
     """
     import torch
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     model = AutoModel.from_pretrained(
         str(path), local_files_only=True, attn_implementation="eager"
@@ -118,14 +133,6 @@ def _trace(path: Path, max_length: int) -> Any:
                 use_cache=False,
             ).last_hidden_state
 
-    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    example = tokenizer(
-        ["a padded example", "an example of a question that is a good deal longer"],
-        padding=True,
-        truncation=True,
-        max_length=max_length,
-        return_tensors="pt",
-    )
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings on shape arithmetic, checked in tests
         return torch.jit.trace(
