@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,26 +29,30 @@ def python(code: str) -> list[str]:
     return [sys.executable, "-c", textwrap.dedent(code)]
 
 
-def wait_gone(pid: int, timeout: float = 10.0) -> bool:
+def within(timeout: float, condition: Callable[[], bool]) -> bool:
+    """True once ``condition()`` holds, False if it never did within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process_gone(pid):
+        if condition():
             return True
-        time.sleep(0.05)
+        time.sleep(0.02)
     return False
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    return within(timeout, lambda: process_gone(pid))
 
 
 def wait_running(pid: int, program: str, timeout: float = 10.0) -> bool:
     """True once ``pid`` runs ``program`` (its /proc comm), i.e. it has exec'd."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def runs_program() -> bool:
         try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() == program:
-                return True
-        except OSError:
+            return Path(f"/proc/{pid}/comm").read_text().strip() == program
+        except OSError:  # gone
             return False
-        time.sleep(0.01)
-    return False
+
+    return within(timeout, runs_program)
 
 
 def pids_in(output: str, label: str) -> list[int]:
