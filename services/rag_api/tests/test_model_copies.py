@@ -14,24 +14,44 @@ from myretail_rag.catalog.embeddings import ModelCopies, model_threads
 from myretail_rag.settings import RagSettings
 
 
+class Occupancy:
+    """Copies in use now and the most at once, shared by the copies; the first calls of
+    both copies meet at a barrier, so two calls are in flight together by construction."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+        self.first_calls = threading.Barrier(2, timeout=30)
+
+    def enter(self) -> None:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.now -= 1
+
+
 class ExclusiveCopy(Embeddings):
     """Fails like the fast tokenizer does when a second thread uses it at the same time."""
 
-    def __init__(self, name: str, in_use: list[int]) -> None:
-        self.name = name
+    def __init__(self, occupancy: Occupancy) -> None:
         self.busy = threading.Lock()
         self.calls = 0
-        self.in_use = in_use  # [copies in use now, most at once], shared by the copies
+        self.occupancy = occupancy
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not self.busy.acquire(blocking=False):
             raise RuntimeError("Already borrowed")
         try:
-            self.in_use[0] += 1
-            self.in_use[1] = max(self.in_use[1], self.in_use[0])
-            time.sleep(0.002)
+            self.occupancy.enter()
+            if self.calls == 0:  # waits for the other copy's first call (or breaks)
+                self.occupancy.first_calls.wait()
+            time.sleep(0.001)
             self.calls += 1
-            self.in_use[0] -= 1
+            self.occupancy.leave()
             return [[float(len(text))] for text in texts]
         finally:
             self.busy.release()
@@ -41,15 +61,15 @@ class ExclusiveCopy(Embeddings):
 
 
 def test_no_copy_is_used_by_two_threads_at_once():
-    in_use = [0, 0]
-    copies = [ExclusiveCopy("a", in_use), ExclusiveCopy("b", in_use)]
+    occupancy = Occupancy()
+    copies = [ExclusiveCopy(occupancy), ExclusiveCopy(occupancy)]
     model = ModelCopies(copies)
     texts = [f"question {n}" for n in range(120)]
     with ThreadPoolExecutor(max_workers=6) as pool:
         answers = list(pool.map(lambda text: model.embed_query(text), texts))
     assert answers == [[float(len(text))] for text in texts]
     assert all(copy.calls > 0 for copy in copies), "both copies did work"
-    assert in_use[1] == 2, "two calls ran side by side, never more than the copies"
+    assert occupancy.most == 2, "two calls ran side by side, never more than the copies"
     assert model.embed_documents(["ab", "c"]) == [[2.0], [1.0]]
 
 
